@@ -1,0 +1,106 @@
+# ds4 build. `make` builds build/ds4; `make test` runs every suite; `make demo`
+# runs the embedded demo model. See docs/DEVELOPING.md for the layout.
+#
+# SIMD: the library is compiled with ARCH_FLAGS (default -march=native) so the
+# AVX2/AVX-512/NEON kernels the build machine supports are compiled in; the
+# scalar reference kernels are always compiled, and the dispatcher also
+# checks the running CPU. For a portable binary: make ARCH_FLAGS=-march=x86-64-v2
+
+CC       ?= cc
+SHARED   ?= ../shared
+BUILD    ?= build
+ARCH_FLAGS ?= -march=native
+OPT      ?= -O2 -g
+PKGS     := libpcre2-8 libmicrohttpd jansson libedit
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(OPT) $(ARCH_FLAGS) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LIBS     := $(PKG_LIBS) -lcrypto -lm -lpthread
+ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/fuzz/*' | sort)
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+ALIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+ATEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/asan/%.o)
+ACLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/asan/%.o)
+
+.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean node-deps
+all: $(BUILD)/ds4
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ASAN) -O1 -MMD -MP -c $< -o $@
+
+$(BUILD)/libds4.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libds4-asan.a: $(ALIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ds4: $(CLI_OBJ) $(BUILD)/libds4.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libds4.a $(LIBS)
+
+# ds4 built with sanitizers (used by the server soak test).
+$(BUILD)/ds4-asan: $(ACLI_OBJ) $(BUILD)/libds4-asan.a
+	$(CC) $(CFLAGS_ALL) $(ASAN) -o $@ $(ACLI_OBJ) $(BUILD)/libds4-asan.a $(LIBS)
+
+# All Criterion unit tests link into one runner (one summary line).
+$(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libds4.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(TEST_OBJ) $(BUILD)/libds4.a -lcriterion $(LIBS)
+
+$(BUILD)/unit-tests-asan: $(ATEST_OBJ) $(BUILD)/libds4-asan.a
+	$(CC) $(CFLAGS_ALL) $(ASAN) -o $@ $(ATEST_OBJ) $(BUILD)/libds4-asan.a -lcriterion $(LIBS)
+
+deps:
+	@sh tools/deps.sh
+
+node-deps:
+	@sh tools/node-deps.sh
+
+# Tests find the reference data through DS4_SHARED and the binary through DS4_BIN.
+export DS4_SHARED := $(abspath $(SHARED))
+export DS4_BIN := $(abspath $(BUILD)/ds4)
+export DS4_BUILD := $(abspath $(BUILD))
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests --jobs 2
+
+unit-asan: $(BUILD)/unit-tests-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 $(BUILD)/unit-tests-asan --jobs 2
+
+integration: $(BUILD)/ds4
+	@sh tests/run_integration.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@sh tools/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	@sh tools/fuzz.sh 20
+
+test: deps
+	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/unit-tests-asan
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) fuzz-smoke
+	$(MAKE) integration
+
+demo: $(BUILD)/ds4
+	@sh tools/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

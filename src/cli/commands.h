@@ -1,0 +1,9 @@
+/* The ds4 subcommands. Each lives in src/cli/cmd_<name>.c and receives
+ * argv starting at the subcommand name (argv[0] == "run", ...). It returns
+ * the process exit status. Add new commands here and in main.c's table. */
+#ifndef DS4_CLI_COMMANDS_H
+#define DS4_CLI_COMMANDS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif

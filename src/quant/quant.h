@@ -1,0 +1,103 @@
+/* Tensor element types, quantization block formats and the numeric kernels
+ * that consume them (formats.md A.6 and B).
+ *
+ * Every kernel has a scalar reference (suffix _ref / the *_scalar entry
+ * points) that is always compiled; the public entry points dispatch to the
+ * fastest path the CPU supports (AVX-512 / AVX2 / NEON, chosen at build time
+ * by -march and at run time by CPU detection). DS4_SIMD=scalar in the
+ * environment forces the reference path (used by tests and for debugging). */
+#ifndef DS4_QUANT_H
+#define DS4_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/pool.h"
+
+/* ggml type ids (stored in GGUF tensor infos). */
+enum {
+    DS4_TYPE_F32 = 0,
+    DS4_TYPE_F16 = 1,
+    DS4_TYPE_Q8_0 = 8,
+    DS4_TYPE_Q2_K = 10,
+    DS4_TYPE_Q4_K = 12,
+    DS4_TYPE_Q8_K = 15,
+    DS4_TYPE_IQ2_XXS = 16,
+    DS4_TYPE_I8 = 24,
+    DS4_TYPE_I16 = 25,
+    DS4_TYPE_I32 = 26,
+    DS4_TYPE_I64 = 27,
+    DS4_TYPE_F64 = 28,
+    DS4_TYPE_BF16 = 30,
+};
+
+#define QK8_0 32
+#define QK_K 256
+
+/* Block layouts, byte-exact with ggml. */
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;                       /* 34 B */
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d; uint16_t dmin; } block_q2_K; /* 84 B */
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;        /* 144 B */
+typedef struct { uint16_t d; uint16_t qs[QK_K / 8]; } block_iq2_xxs;               /* 66 B */
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K; /* 292 B */
+
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+_Static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
+_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+
+/* ---- type table (every ggml id of formats.md A.6 is known, so inspect can
+ * size foreign tensors; only the types above have kernels) ---- */
+bool ds4_type_known(uint32_t type);
+const char *ds4_type_name(uint32_t type);           /* "Q8_0", "IQ2_XXS", "?" if unknown */
+bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive */
+uint32_t ds4_type_block_elems(uint32_t type);
+uint32_t ds4_type_block_bytes(uint32_t type);
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
+uint64_t ds4_row_bytes(uint32_t type, uint64_t n);
+/* True for types with dequantize/vec_dot kernels (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). */
+bool ds4_type_has_kernels(uint32_t type);
+
+/* ---- conversion ---- */
+/* y[0..n) = dequantized row; n must be a multiple of the block size. */
+void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
+
+/* Quantizes one row of n values. imatrix (n per-column importance values) may
+ * be NULL: importance-weighted types then use the weight-energy fallback of
+ * formats.md. Supported: F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS. Returns the
+ * bytes written (ds4_row_bytes). Thread-safe (no global state after init). */
+size_t ds4_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, const float *imatrix);
+
+/* Activation quantizers. */
+void ds4_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n);
+void ds4_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
+
+/* ---- dot products ----
+ * Weight type -> activation type it pairs with:
+ *   Q8_0 -> Q8_0;  Q2_K, Q4_K, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
+uint32_t ds4_act_type(uint32_t weight_type);
+/* Quantize an activation row x[0..n) to the format the weight type pairs
+ * with (for float types this is a copy). dst must hold ds4_row_bytes(ds4_act_type(t), n). */
+void ds4_quantize_act(uint32_t weight_type, const float *x, void *dst, int64_t n);
+
+/* sum_i w[i]*x[i] for one weight row of n elements against a prepared
+ * activation row. */
+float ds4_vec_dot(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
+float ds4_vec_dot_ref(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
+
+/* y[r] = W[r,:] . x for r in [0, rows). W is rows x cols (row-major, GGUF
+ * ne0 = cols). x is plain float; it is quantized once internally. Split over
+ * the pool by row blocks. */
+void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *x, float *y,
+                ds4_pool *pool);
+/* Y[t][r] = W[r,:] . X[t,:] for t in [0, n_tok): batched form for prefill,
+ * reading each weight block once per batch tile. */
+void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
+                int64_t n_tok, float *Y, ds4_pool *pool);
+
+/* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
+const char *ds4_simd_level(void);
+
+#endif

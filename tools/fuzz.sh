@@ -1,0 +1,29 @@
+#!/bin/sh
+# Builds every libFuzzer target tests/fuzz/fuzz_<name>.c with clang
+# (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS seconds on
+# its seed corpus tests/fuzz/corpus/<name>/. Skipped (with a message) when
+# clang is not installed.
+set -e
+SECONDS_EACH=${1:-60}
+if ! command -v clang >/dev/null 2>&1; then
+    echo "fuzz: clang not found, skipping"
+    exit 0
+fi
+targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
+[ -z "$targets" ] && { echo "fuzz: no targets"; exit 0; }
+B=build/fuzz
+make -s CC=clang BUILD=$B EXTRA_CFLAGS="-fsanitize=fuzzer-no-link -Wno-unknown-warning-option" $B/libds4-asan.a
+FLAGS="-std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc -march=native $(pkg-config --cflags libpcre2-8 libmicrohttpd jansson libedit)"
+LIBS="$(pkg-config --libs libpcre2-8 libmicrohttpd jansson libedit) -lcrypto -lm -lpthread"
+for t in $targets; do
+    name=$(basename "$t" .c | sed 's/^fuzz_//')
+    bin=$B/fuzz_$name
+    clang $FLAGS -fsanitize=fuzzer,address,undefined "$t" $B/libds4-asan.a $LIBS -o "$bin"
+    work=$B/corpus_$name
+    mkdir -p "$work"
+    echo "fuzz: $name for ${SECONDS_EACH}s"
+    "$bin" -max_total_time="$SECONDS_EACH" -print_final_stats=0 "$work" "tests/fuzz/corpus/$name" 2>"$B/fuzz_$name.log" || {
+        tail -40 "$B/fuzz_$name.log"; echo "fuzz: $name FAILED"; exit 1; }
+    grep -E '^#[0-9]+.*DONE' "$B/fuzz_$name.log" | tail -1 || true
+done
+echo "fuzz: ok"
