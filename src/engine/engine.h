@@ -1,0 +1,67 @@
+/* Public engine API: load a DS4 GGUF, create sessions, evaluate tokens.
+ *
+ * This is the boundary that the tokenizer/chat/CLI/server layers use; the
+ * CPU forward pass lives behind it (src/engine/cpu, src/model). A model is
+ * immutable after load and may be shared by several sessions; a session is
+ * used by one thread at a time. */
+#ifndef DS4_ENGINE_H
+#define DS4_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "gguf/gguf.h"
+
+typedef struct ds4_model ds4_model;
+typedef struct ds4_session ds4_session;
+
+typedef enum ds4_numerics {
+    DS4_NUMERICS_EXACT = 0,    /* plain fp32 math, as the reference implementation */
+    DS4_NUMERICS_OFFICIAL = 1, /* + DeepSeek's inference rounding steps (architecture.md §13) */
+} ds4_numerics;
+
+typedef struct ds4_model_opts {
+    int n_threads;          /* <= 0: one per CPU */
+    ds4_numerics numerics;
+    bool progress;          /* progress bar on load */
+} ds4_model_opts;
+
+ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err);
+void ds4_model_free(ds4_model *m);
+
+const gguf_file *ds4_model_gguf(const ds4_model *m); /* metadata (tokenizer keys, name) */
+int ds4_model_n_vocab(const ds4_model *m);
+int ds4_model_n_layers(const ds4_model *m);
+/* Bytes of weights the model maps (for reports). */
+uint64_t ds4_model_weight_bytes(const ds4_model *m);
+
+/* A session holds the incremental state (sliding window, compressed KV,
+ * indexer entries...) for up to ctx positions. */
+ds4_session *ds4_session_create(ds4_model *m, int ctx, ds4_error *err);
+void ds4_session_free(ds4_session *s);
+void ds4_session_reset(ds4_session *s);           /* back to position 0 */
+int ds4_session_pos(const ds4_session *s);        /* tokens evaluated so far */
+int ds4_session_ctx(const ds4_session *s);
+uint64_t ds4_session_memory_bytes(const ds4_session *s);
+
+/* Evaluates n tokens at positions [pos, pos+n) and advances pos by n.
+ * logits (may be NULL) receives n x n_vocab floats when all_logits is true,
+ * else n_vocab floats for the last token. Fails cleanly (err says so) when
+ * pos + n would exceed ctx or a token id is out of range. The forward pass
+ * may process the tokens in internal chunks; the result is the same. */
+bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logits, bool all_logits,
+                      ds4_error *err);
+
+/* Optional progress callback for long evaluations (prefill). */
+typedef void (*ds4_progress_fn)(void *user, int done, int total);
+void ds4_session_set_progress(ds4_session *s, ds4_progress_fn fn, void *user);
+
+/* Serialized session state for the disk KV cache: a flat byte image that
+ * ds4_session_state_load accepts only for the same model and ctx. */
+size_t ds4_session_state_size(const ds4_session *s);
+bool ds4_session_state_save(const ds4_session *s, void *buf, size_t size, ds4_error *err);
+bool ds4_session_state_load(ds4_session *s, const void *buf, size_t size, ds4_error *err);
+
+#endif
