@@ -35,7 +35,7 @@ typedef struct gguf_tensor {
     char cname[64];            /* NUL-terminated copy of name (names are <= 63 bytes) */
     uint32_t n_dims;
     uint64_t ne[GGUF_MAX_DIMS]; /* GGUF order: ne[0] is contiguous; unused dims are 1 */
-    uint32_t type;              /* ggml type id (see quant/quant.h) */
+    uint32_t type;              /* ggml type id (gguf/types.h) */
     uint64_t offset;            /* relative to the data section */
     uint64_t nbytes;            /* computed from type and dims */
     const void *data;           /* pointer into the mapping */

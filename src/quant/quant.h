@@ -14,23 +14,7 @@
 #include <stdint.h>
 
 #include "base/pool.h"
-
-/* ggml type ids (stored in GGUF tensor infos). */
-enum {
-    DS4_TYPE_F32 = 0,
-    DS4_TYPE_F16 = 1,
-    DS4_TYPE_Q8_0 = 8,
-    DS4_TYPE_Q2_K = 10,
-    DS4_TYPE_Q4_K = 12,
-    DS4_TYPE_Q8_K = 15,
-    DS4_TYPE_IQ2_XXS = 16,
-    DS4_TYPE_I8 = 24,
-    DS4_TYPE_I16 = 25,
-    DS4_TYPE_I32 = 26,
-    DS4_TYPE_I64 = 27,
-    DS4_TYPE_F64 = 28,
-    DS4_TYPE_BF16 = 30,
-};
+#include "gguf/types.h"
 
 #define QK8_0 32
 #define QK_K 256
@@ -48,15 +32,6 @@ _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
 _Static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
-/* ---- type table (every ggml id of formats.md A.6 is known, so inspect can
- * size foreign tensors; only the types above have kernels) ---- */
-bool ds4_type_known(uint32_t type);
-const char *ds4_type_name(uint32_t type);           /* "Q8_0", "IQ2_XXS", "?" if unknown */
-bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive */
-uint32_t ds4_type_block_elems(uint32_t type);
-uint32_t ds4_type_block_bytes(uint32_t type);
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
-uint64_t ds4_row_bytes(uint32_t type, uint64_t n);
 /* True for types with dequantize/vec_dot kernels (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). */
 bool ds4_type_has_kernels(uint32_t type);
 

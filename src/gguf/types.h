@@ -1,0 +1,36 @@
+/* The ggml tensor type table (formats.md A.6): names, block sizes, byte
+ * sizes. It lives with the container because the GGUF reader needs it to
+ * size tensors; the quant module includes it for the kernels' type ids. */
+#ifndef DS4_GGUF_TYPES_H
+#define DS4_GGUF_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ggml type ids (stored in GGUF tensor infos). Every id of A.6 is known to
+ * the table; only some have kernels (see quant/quant.h). */
+enum {
+    DS4_TYPE_F32 = 0,
+    DS4_TYPE_F16 = 1,
+    DS4_TYPE_Q8_0 = 8,
+    DS4_TYPE_Q2_K = 10,
+    DS4_TYPE_Q4_K = 12,
+    DS4_TYPE_Q8_K = 15,
+    DS4_TYPE_IQ2_XXS = 16,
+    DS4_TYPE_I8 = 24,
+    DS4_TYPE_I16 = 25,
+    DS4_TYPE_I32 = 26,
+    DS4_TYPE_I64 = 27,
+    DS4_TYPE_F64 = 28,
+    DS4_TYPE_BF16 = 30,
+};
+
+bool ds4_type_known(uint32_t type);
+const char *ds4_type_name(uint32_t type);                  /* "Q8_0", "IQ2_XXS"; "?" if unknown */
+bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive */
+uint32_t ds4_type_block_elems(uint32_t type);               /* 0 if unknown */
+uint32_t ds4_type_block_bytes(uint32_t type);               /* 0 if unknown */
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
+uint64_t ds4_row_bytes(uint32_t type, uint64_t n);
+
+#endif
