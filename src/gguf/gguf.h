@@ -23,7 +23,13 @@ typedef enum gguf_vtype {
     GGUF_VT_UINT32 = 4, GGUF_VT_INT32 = 5, GGUF_VT_FLOAT32 = 6, GGUF_VT_BOOL = 7,
     GGUF_VT_STRING = 8, GGUF_VT_ARRAY = 9, GGUF_VT_UINT64 = 10, GGUF_VT_INT64 = 11,
     GGUF_VT_FLOAT64 = 12,
+    GGUF_VT_INVALID = 13, /* returned for an out-of-range index; never in a file */
 } gguf_vtype;
+
+/* Maximum nesting of arrays inside arrays that the reader accepts (the format
+ * has no limit; this bounds recursion on hostile input). */
+#define GGUF_MAX_ARRAY_NESTING 8
+#define GGUF_MAX_TENSOR_NAME 63
 
 typedef struct gguf_str {
     const char *ptr; /* not NUL-terminated */
@@ -84,6 +90,30 @@ bool gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t i, gguf_str 
 /* Numeric array element i converted to double (any numeric element type). */
 bool gguf_get_arr_number(const gguf_file *f, const char *key, uint64_t i, double *out, ds4_error *err);
 
+/* Generic read-only view of one (already validated) metadata value, for
+ * walking any value including nested arrays (inspect, fuzzer). ptr points at
+ * the encoded value in the mapping and nbytes is its full encoded size. */
+typedef struct gguf_val {
+    gguf_vtype type;
+    const uint8_t *ptr;
+    uint64_t nbytes;
+} gguf_val;
+
+gguf_val gguf_kv_val(const gguf_file *f, int64_t i); /* type GGUF_VT_INVALID if i is out of range */
+/* Array header of an ARRAY value (false if v is not an array). */
+bool gguf_val_arr_info(gguf_val v, gguf_vtype *elem_type, uint64_t *count);
+/* Element i of an array: O(1) for fixed-size elements, O(i) otherwise.
+ * Type GGUF_VT_INVALID if v is not an array or i >= count. */
+gguf_val gguf_val_arr_elem(gguf_val v, uint64_t i);
+/* The element that follows e inside the same array (e must not be the last). */
+gguf_val gguf_val_next(gguf_val e);
+/* Scalar decoders. u64: UINT*, BOOL; i64: INT* (and UINT* that fit);
+ * f64: any integer or float type; str: STRING. False on a type mismatch. */
+bool gguf_val_u64(gguf_val v, uint64_t *out);
+bool gguf_val_i64(gguf_val v, int64_t *out);
+bool gguf_val_f64(gguf_val v, double *out);
+bool gguf_val_str(gguf_val v, gguf_str *out);
+
 /* Tensors. */
 int64_t gguf_n_tensors(const gguf_file *f);
 const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i);
@@ -117,10 +147,19 @@ void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, 
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs,
                              const size_t *lens, uint64_t count);
 
+/* Copies metadata record i of another file verbatim (key, type and value,
+ * nested arrays included), e.g. from a template GGUF. */
+void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i);
+/* Number of metadata records so far; has_key is true if key was set. */
+int64_t gguf_writer_n_kv(const gguf_writer *w);
+bool gguf_writer_has_key(const gguf_writer *w, const char *key);
+
 bool gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *ne,
                             uint32_t type, ds4_error *err);
 /* Total bytes the file will have once finished (header + padded data). */
 uint64_t gguf_writer_planned_size(const gguf_writer *w);
+/* Offset (relative to the data section) the i-th declared tensor will get. */
+uint64_t gguf_writer_tensor_offset(const gguf_writer *w, int64_t i);
 /* Appends bytes to the current tensor; crossing into the next tensor is an error. */
 bool gguf_writer_write(gguf_writer *w, const void *data, size_t n, ds4_error *err);
 bool gguf_writer_finish(gguf_writer *w, ds4_error *err); /* frees w */

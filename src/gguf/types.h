@@ -30,7 +30,8 @@ const char *ds4_type_name(uint32_t type);                  /* "Q8_0", "IQ2_XXS";
 bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive */
 uint32_t ds4_type_block_elems(uint32_t type);               /* 0 if unknown */
 uint32_t ds4_type_block_bytes(uint32_t type);               /* 0 if unknown */
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
+/* Bytes of a row of n elements; 0 if the type is unknown, n is not a
+ * multiple of the block size, or the size overflows 64 bits. */
 uint64_t ds4_row_bytes(uint32_t type, uint64_t n);
 
 #endif
