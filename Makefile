@@ -41,6 +41,10 @@ $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(ASAN) -O1 -MMD -MP -c $< -o $@
 
+# The quant module must be bit-exact with ggml (formats.md B.0): no FMA
+# contraction of a*b+c, whatever the compiler's default.
+$(BUILD)/obj/src/quant/%.o $(BUILD)/asan/src/quant/%.o: CFLAGS_ALL += -ffp-contract=off
+
 $(BUILD)/libds4.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

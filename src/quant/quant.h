@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "base/pool.h"
 #include "gguf/types.h"
 
@@ -32,33 +33,64 @@ _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
 _Static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
-/* True for types with dequantize/vec_dot kernels (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). */
+/* True for weight types with dequantize/vec_dot kernels (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). */
 bool ds4_type_has_kernels(uint32_t type);
 
 /* ---- conversion ---- */
-/* y[0..n) = dequantized row; n must be a multiple of the block size. */
+/* y[0..n) = dequantized row; n must be a multiple of the block size. Also
+ * accepts Q8_K. Bit-exact with ggml's dequantizers. */
 void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
 /* Quantizes one row of n values. imatrix (n per-column importance values) may
  * be NULL: importance-weighted types then use the weight-energy fallback of
- * formats.md. Supported: F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS. Returns the
- * bytes written (ds4_row_bytes). Thread-safe (no global state after init). */
+ * formats.md. Supported: F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS (and Q8_K).
+ * Returns the bytes written (ds4_row_bytes). Thread-safe (no global state
+ * after init). Without imatrix, Q2_K/Q4_K take ggml's reference path and
+ * IQ2_XXS uses the energy of this one row (x[c]^2), i.e. B.10's synthetic
+ * vector for a one-row matrix; whole matrices should use ds4_quantize_rows.
+ * Bit-exact with ggml's quantizers in a strict (no FMA contraction) build. */
 size_t ds4_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, const float *imatrix);
 
-/* Activation quantizers. */
+/* Quantizes rows x cols floats (row-major) into rows consecutive rows of
+ * type, split over the pool (NULL = inline). imatrix: cols values or NULL;
+ * for IQ2_XXS without imatrix the synthetic vector of formats.md B.10 is
+ * built from this whole matrix (ds4_quant_synthetic_importance). Fails with
+ * a message if cols is not a multiple of the block size. */
+bool ds4_quantize_rows(uint32_t type, const float *src, void *dst, int64_t rows, int64_t cols,
+                       const float *imatrix, ds4_pool *pool, ds4_error *err);
+/* formats.md B.10: imp[c] = sum_r W[r][c]^2 (binary32, rows in order). */
+void ds4_quant_synthetic_importance(const float *W, int64_t rows, int64_t cols, float *imp);
+/* Quantization error: sqrt(sum (deq - src)^2 / sum src^2) after a round trip
+ * through type (for `convert --report`). The first form takes one row of n
+ * values (imatrix n values or NULL, as ds4_quantize_row); the matrix form
+ * sums over all rows and, for IQ2_XXS without imatrix, uses the matrix's
+ * synthetic importance like ds4_quantize_rows. Returns -1 for a type
+ * without a quantizer, a bad length, or out of memory. */
+double ds4_quant_rel_rmse(uint32_t type, const float *src, int64_t n, const float *imatrix);
+double ds4_quant_rel_rmse_matrix(uint32_t type, const float *src, int64_t rows, int64_t cols,
+                                 const float *imatrix);
+
+/* Activation quantizers.
+ * Q8_0 activations use ggml's Q8_0 reference quantizer unchanged (binary16
+ * scale d = amax/127, q = roundf(x/d) with 1/d from the unrounded d), i.e.
+ * the same blocks as weights, so ds4_row_bytes(Q8_0, n) sizes them and
+ * results match ggml's CPU Q8_0 x Q8_0 product. ds4's own CPU path uses a
+ * binary32 scale and rint (formats.md B.5 note); that is not a file format
+ * and would need a different block, so we follow ggml here. */
 void ds4_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n);
 void ds4_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 
 /* ---- dot products ----
  * Weight type -> activation type it pairs with:
  *   Q8_0 -> Q8_0;  Q2_K, Q4_K, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
-uint32_t ds4_act_type(uint32_t weight_type);
+uint32_t ds4_act_type(uint32_t weight_type); /* UINT32_MAX: no kernels */
 /* Quantize an activation row x[0..n) to the format the weight type pairs
  * with (for float types this is a copy). dst must hold ds4_row_bytes(ds4_act_type(t), n). */
 void ds4_quantize_act(uint32_t weight_type, const float *x, void *dst, int64_t n);
 
 /* sum_i w[i]*x[i] for one weight row of n elements against a prepared
- * activation row. */
+ * activation row. The reference combines floats in formats.md B.5's order;
+ * for F32/F16/BF16 weights it sums the binary32 products in double. */
 float ds4_vec_dot(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
 float ds4_vec_dot_ref(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
 
