@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"version", cmd_version, "print the version and the SIMD level in use"},
+    {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and size per type"},
 };
 
 static void usage(FILE *out) {
