@@ -33,6 +33,15 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
+/* The kernel the dispatcher picked for a weight type (dispatch.c); dot is
+ * NULL for types without kernels. */
+ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type);
+
+/* Per-thread scratch buffers (matvec.c), 64-byte aligned, reused across
+ * calls and grown on demand so hot paths do not allocate; slot 0 holds the
+ * quantized activation, slot 1 the kernel-layout copy. Never freed. */
+void *ds4_quant_scratch(int slot, size_t bytes);
+
 /* True when the running CPU can execute the kernels of that level
  * ("avx2", "avx512", "neon"); false for unknown names. */
 bool ds4_simd_cpu_supports(const char *level);

@@ -30,6 +30,9 @@ static const level levels[] = {
 static const uint32_t types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0,
                                  DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
 
+/* Under ASan the tests run with DS4_TEST_LIGHT=1: less work, same checks. */
+#define DS4_TEST_LIGHT_OR(light, full) (getenv("DS4_TEST_LIGHT") ? (light) : (full))
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
     rng_state ^= rng_state << 13;
@@ -227,12 +230,19 @@ static int check_level_type(const level *lv, uint32_t type, bool exact) {
                 mag += fabs(dw[i] * da[i]);
             }
             float got = run_kernel(&k, n, w, a);
-            if (exact)
+            /* The library's scalar path must agree the same way. */
+            float scalar = ds4_vec_dot_ref(type, n, w, a);
+            if (exact) {
                 cr_assert_eq(got, (float)ref, "%s %s exact n=%ld rep=%d: got %.9g want %.9g", lv->name,
                              ds4_type_name(type), (long)n, rep, got, ref);
-            else
+                cr_assert_eq(got, scalar, "%s %s exact n=%ld: scalar path %.9g", lv->name, ds4_type_name(type),
+                             (long)n, scalar);
+            } else {
                 cr_assert(fabs(got - ref) <= 1e-6 * mag + 1e-37, "%s %s wide n=%ld rep=%d: got %.9g want %.9g (mag %g)",
                           lv->name, ds4_type_name(type), (long)n, rep, got, ref, mag);
+                cr_assert(fabs(got - scalar) <= 1e-6 * mag + 1e-37, "%s %s wide n=%ld: scalar path %.9g",
+                          lv->name, ds4_type_name(type), (long)n, scalar);
+            }
             checked++;
             free(w);
             free(a);
@@ -264,4 +274,35 @@ Test(simd, exact_mode_bounds_are_tight_enough_to_cover_full_weight_range) {
     /* Q8_0 keeps full-range activations for short rows, IQ2_XXS at least 15. */
     cr_assert_eq(exact_qmax(DS4_TYPE_Q8_0, 32 * 16), 127);
     cr_assert_geq(exact_qmax(DS4_TYPE_IQ2_XXS, 256), 15);
+}
+
+/* matmul over more tokens than one token tile (IQ2_XXS at 4096 columns:
+ * ~113 tokens per tile) and an odd row count equals per-row ds4_vec_dot;
+ * matvec on a pool of 2 equals it too. */
+Test(simd, matmul_across_token_tiles_equals_vec_dot) {
+    const int64_t cols = 4096, rows = 5, n_tok = DS4_TEST_LIGHT_OR(40, 130);
+    const uint32_t type = DS4_TYPE_IQ2_XXS;
+    const size_t rb = ds4_row_bytes(type, cols);
+    uint8_t *W = malloc(rb * rows);
+    fill_weights(type, W, cols * rows, false);
+    for (int64_t r = 0; r < rows; r++) ((block_iq2_xxs *)(W + r * rb))->d = ds4_f32_to_f16(0.01f);
+    float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok), y[5];
+    for (int64_t i = 0; i < cols * n_tok; i++) X[i] = (float)(unif() * 2 - 1);
+    void *act = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, cols));
+    ds4_pool *pool = ds4_pool_create(2);
+    ds4_matmul(type, W, rows, cols, X, n_tok, Y, pool);
+    for (int64_t t = 0; t < n_tok; t++) {
+        ds4_quantize_act(type, X + t * cols, act, cols);
+        ds4_matvec(type, W, rows, cols, X + t * cols, y, pool);
+        for (int64_t r = 0; r < rows; r++) {
+            float want = ds4_vec_dot(type, cols, W + r * rb, act);
+            cr_assert_eq(Y[t * rows + r], want, "token %ld row %ld", (long)t, (long)r);
+            cr_assert_eq(y[r], want, "matvec token %ld row %ld", (long)t, (long)r);
+        }
+    }
+    ds4_pool_destroy(pool);
+    free(act);
+    free(W);
+    free(X);
+    free(Y);
 }
