@@ -5,6 +5,7 @@
 #define DS4_CLI_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"version", cmd_version, "print the version and the SIMD level in use"},
+    {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and size per type"},
     {"convert", cmd_convert, "convert an official DeepSeek V4 checkpoint to a DS4 GGUF"},
 };
 

@@ -342,7 +342,7 @@ static bool parse_tensor_info(cursor *c, int64_t i, gguf_tensor *t) {
     if ((t->ne[0] && !row) || (row && rows > UINT64_MAX / row))
         return ds4_fail(c->err, "%s: byte size overflows 64 bits", c->ctx);
     t->nbytes = row * rows;
-    if (!rd_u64(c, "offset", &t->offset)) return false;
+    if (!rd_u64(c, "data offset field", &t->offset)) return false;
     return true;
 }
 

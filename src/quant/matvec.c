@@ -1,79 +1,162 @@
 /* Matrix-vector and matrix-matrix products over quantized weights.
  *
- * The activation is quantized once per call (per token for matmul) into the
- * format the weight type pairs with; float weight types use the float
- * activation directly, so F32/F16/BF16 products are plain binary32 math.
- * Rows are split into tasks on the pool; each output is one vec_dot, so the
- * result does not depend on the number of threads. */
+ * Decode (matvec) is a memory-streaming problem: the weights are read once
+ * and every byte should arrive at the rate DRAM delivers it. So:
+ *  - the activation is quantized once per call (per token for matmul) into
+ *    the format the weight type pairs with, and converted once into the
+ *    kernel's own layout if it has one; float weight types use the float
+ *    activation directly;
+ *  - scratch memory is per calling thread and reused (no allocation per
+ *    call once warm);
+ *  - rows are handed out to the pool in chunks of contiguous rows sized in
+ *    bytes (each thread streams long sequential runs, which the hardware
+ *    prefetcher follows), many chunks per thread so a thread slowed by a
+ *    neighbour does not leave the other idle at the end;
+ *  - a software prefetch runs a few rows ahead inside the chunk, which
+ *    helps at chunk starts where the hardware prefetcher has no history.
+ * Prefill (matmul) tiles tokens so that a chunk of weight rows stays in L2
+ * while a tile of activations is multiplied against it: each weight byte
+ * comes from DRAM once per call. Each output is one kernel dot, so the
+ * result equals ds4_vec_dot for that row and does not depend on the thread
+ * count. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "quant/quant_internal.h"
+#include "quant/simd.h"
+
+/* ---- per-thread scratch ---- */
+
+typedef struct { void *p; size_t cap; } scratch;
+static _Thread_local scratch tls_scratch[2];
+
+void *ds4_quant_scratch(int slot, size_t bytes) {
+    scratch *s = &tls_scratch[slot];
+    if (bytes > s->cap) {
+        free(s->p);
+        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        s->p = aligned_alloc(64, cap);
+        if (!s->p) {
+            fprintf(stderr, "ds4: out of memory for %zu bytes of kernel scratch\n", cap);
+            abort();
+        }
+        s->cap = cap;
+    }
+    return s->p;
+}
+
+/* ---- work split ---- */
 
 typedef struct {
-    ds4_vec_dot_fn dot;
+    ds4_dot_fn dot;
     const uint8_t *W;
     size_t row_bytes, act_bytes;
-    int64_t rows, cols, n_tok, rows_per_task;
-    const void *act;   /* n_tok activation rows of act_bytes each */
-    float *Y;          /* n_tok x rows */
+    int64_t rows, cols, n_tok, rows_per_task, tok_tile;
+    const uint8_t *act; /* n_tok prepared activation rows, act_bytes apart */
+    float *Y;           /* n_tok x rows */
 } mm_ctx;
+
+/* Rows of prefetch lead inside a chunk: far enough to cover DRAM latency at
+ * streaming rate, short enough not to run past the chunk much. */
+#define PREFETCH_BYTES 2048
+
+static inline void prefetch_row(const uint8_t *p, size_t bytes) {
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 0);
+}
+
+static void mv_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    const mm_ctx *c = p;
+    const int64_t r0 = task * c->rows_per_task;
+    const int64_t r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
+    const size_t rb = c->row_bytes;
+    const uint8_t *w = c->W + (size_t)r0 * rb;
+    /* Prime the first PREFETCH_BYTES of the chunk, then keep that lead. */
+    const size_t lead = rb >= PREFETCH_BYTES ? rb : (PREFETCH_BYTES / rb) * rb;
+    const uint8_t *end = c->W + (size_t)r1 * rb;
+    prefetch_row(w, lead < (size_t)(end - w) ? lead : (size_t)(end - w));
+    for (int64_t r = r0; r < r1; r++, w += rb) {
+        const uint8_t *ahead = w + lead;
+        if (ahead < end) prefetch_row(ahead, rb < (size_t)(end - ahead) ? rb : (size_t)(end - ahead));
+        c->Y[r] = c->dot(c->cols, w, c->act);
+    }
+}
 
 static void mm_task(void *p, int64_t task, int thread_index) {
     (void)thread_index;
     const mm_ctx *c = p;
     const int64_t r0 = task * c->rows_per_task;
     const int64_t r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
-    const uint8_t *acts = c->act;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *w = c->W + (size_t)r * c->row_bytes;
-        for (int64_t t = 0; t < c->n_tok; t++)
-            c->Y[t * c->rows + r] = c->dot(c->cols, w, acts + (size_t)t * c->act_bytes);
+    for (int64_t t0 = 0; t0 < c->n_tok; t0 += c->tok_tile) {
+        const int64_t t1 = t0 + c->tok_tile < c->n_tok ? t0 + c->tok_tile : c->n_tok;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *w = c->W + (size_t)r * c->row_bytes;
+            for (int64_t t = t0; t < t1; t++)
+                c->Y[t * c->rows + r] = c->dot(c->cols, w, c->act + (size_t)t * c->act_bytes);
+        }
     }
 }
 
+/* ---- activation preparation ---- */
+
 typedef struct {
     uint32_t type;
+    ds4_dot_kernel k;
     const float *X;
     int64_t cols;
-    size_t act_bytes;
-    uint8_t *act;
+    size_t std_bytes, act_bytes;
+    uint8_t *std, *act;
 } qa_ctx;
 
 static void qa_task(void *p, int64_t t, int thread_index) {
     (void)thread_index;
     const qa_ctx *c = p;
-    ds4_quantize_act(c->type, c->X + t * c->cols, c->act + (size_t)t * c->act_bytes, c->cols);
+    uint8_t *dst = c->k.act_prep ? c->std + (size_t)t * c->std_bytes : c->act + (size_t)t * c->act_bytes;
+    ds4_quantize_act(c->type, c->X + t * c->cols, dst, c->cols);
+    if (c->k.act_prep) c->k.act_prep(c->cols, dst, c->act + (size_t)t * c->act_bytes);
 }
+
+static size_t round64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+/* Chunk size in bytes of weights per task: large enough that the hand-out
+ * cost vanishes, small enough for several chunks per thread. */
+#define CHUNK_BYTES (64 * 1024)
 
 void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
                 int64_t n_tok, float *Y, ds4_pool *pool) {
-    ds4_vec_dot_fn dot = ds4_vec_dot_fn_for(type);
+    const ds4_dot_kernel k = ds4_dot_kernel_for(type);
     const uint64_t row_bytes = ds4_row_bytes(type, (uint64_t)cols);
-    if (!dot || row_bytes == 0) ds4_quant_bad_type("matmul (no kernel or bad column count)", type);
+    if (!k.dot || row_bytes == 0) ds4_quant_bad_type("matmul (no kernel or bad column count)", type);
     if (rows <= 0 || n_tok <= 0) return;
     const uint32_t at = ds4_act_type(type);
-    mm_ctx c = {dot, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, X, Y};
-    uint8_t *act = NULL;
-    if (at == DS4_TYPE_F32) {
+    mm_ctx c = {k.dot, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
+    if (at == DS4_TYPE_F32 && !k.act_prep) {
         c.act_bytes = (size_t)cols * sizeof(float);
+        c.act = (const uint8_t *)X;
     } else {
-        c.act_bytes = (size_t)ds4_row_bytes(at, (uint64_t)cols);
-        act = malloc(c.act_bytes * (size_t)n_tok);
-        if (!act) ds4_quant_bad_type("matmul (out of memory for the activations)", type);
-        qa_ctx q = {type, X, cols, c.act_bytes, act};
+        qa_ctx q = {type, k, X, cols, round64((size_t)ds4_row_bytes(at, (uint64_t)cols)), 0, NULL, NULL};
+        q.act_bytes = k.act_prep ? round64(k.act_bytes(cols)) : q.std_bytes;
+        q.act = ds4_quant_scratch(0, q.act_bytes * (size_t)n_tok);
+        if (k.act_prep) q.std = ds4_quant_scratch(1, q.std_bytes * (size_t)n_tok);
         if (n_tok > 1) ds4_pool_run(pool, qa_task, &q, n_tok);
         else qa_task(&q, 0, 0);
-        c.act = act;
+        c.act = q.act;
+        c.act_bytes = q.act_bytes;
     }
-    /* About 4 tasks per thread balances uneven progress; at least 4 rows
-     * per task keeps the hand-out overhead small. */
     const int nt = pool ? ds4_pool_threads(pool) : 1;
-    int64_t rpt = rows / ((int64_t)nt * 4);
-    c.rows_per_task = rpt < 4 ? 4 : rpt;
-    const int64_t n_tasks = (rows + c.rows_per_task - 1) / c.rows_per_task;
-    if (n_tasks == 1) mm_task(&c, 0, 0);
-    else ds4_pool_run(pool, mm_task, &c, n_tasks);
-    free(act);
+    int64_t rpt = (int64_t)(CHUNK_BYTES / row_bytes);
+    if (rpt < 1) rpt = 1;
+    /* At least ~4 chunks per thread so the split stays balanced. */
+    const int64_t max_rpt = rows / (4 * (int64_t)nt);
+    if (nt > 1 && rpt > max_rpt) rpt = max_rpt < 1 ? 1 : max_rpt;
+    c.rows_per_task = rpt;
+    /* Token tile: activations of one tile plus one weight chunk fit in L2. */
+    const int64_t tile = (int64_t)((512 * 1024) / (c.act_bytes ? c.act_bytes : 1));
+    c.tok_tile = tile < 1 ? 1 : tile;
+    const int64_t n_tasks = (rows + rpt - 1) / rpt;
+    ds4_task_fn fn = n_tok == 1 ? mv_task : mm_task;
+    if (n_tasks == 1) fn(&c, 0, 0);
+    else ds4_pool_run(pool, fn, &c, n_tasks);
 }
 
 void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *x, float *y,

@@ -1,0 +1,310 @@
+/* AVX2 (+FMA, F16C) dot-product kernels for every weight type.
+ *
+ * Float combination per block follows formats.md B.5: the integer inner
+ * sums are exact (int32 lanes), then each block adds scale * sum to float
+ * lane accumulators. Only the order of the float additions across blocks
+ * differs from the scalar reference. AVX-VNNI (vpdpbusd on ymm) is used for
+ * Q8_0 when the compiler targets it.
+ *
+ * Activation ranges the kernels rely on (what the activation quantizers
+ * produce): Q8_0 and Q8_K activation quants lie in [-127, 127], so
+ * maddubs pair sums never saturate and sign flips never overflow. */
+#include "quant/simd.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "quant/iq2xxs_tables.h"
+#include "quant/quant.h"
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+/* ---- float weights x float activations ---- */
+
+static float dot_f32(int64_t n, const void *wv, const void *xv) {
+    const float *w = wv, *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+static inline __m256 load_f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static float dot_f16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += f16(w[i]) * x[i];
+    return s;
+}
+
+static inline __m256 load_bf16x8(const uint16_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static float dot_bf16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load_bf16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_bf16x8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_bf16x8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)w[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        s += f * x[i];
+    }
+    return s;
+}
+
+/* ---- Q8_0 x Q8_0 ---- */
+
+/* 32 signed bytes . 32 signed bytes -> 8 int32 partial sums. The sign of w
+ * moves onto x so the unsigned x signed multiply applies. */
+static inline __m256i dot_i8x32(__m256i w, __m256i x) {
+    __m256i aw = _mm256_abs_epi8(w), sx = _mm256_sign_epi8(x, w);
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+#endif
+}
+
+static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
+    const block_q8_0 *w = wv, *x = xv;
+    int64_t nb = n / QK8_0, b = 0;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+        __m256i p1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
+                               _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * f16(x[b].d)), _mm256_cvtepi32_ps(p0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b + 1].d) * f16(x[b + 1].d)), _mm256_cvtepi32_ps(p1), a1);
+    }
+    for (; b < nb; b++) {
+        __m256i p = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * f16(x[b].d)), _mm256_cvtepi32_ps(p), a0);
+    }
+    return hsum_ps(_mm256_add_ps(a0, a1));
+}
+
+/* ---- Q2_K x Q8_K ---- */
+
+/* Shuffle controls that turn the 16 scale nibbles (duplicated in both
+ * 128-bit lanes) into int16 multipliers: for quant group (h, j) lane 0
+ * holds sub-block 8h+2j (elements l = 0..15) and lane 1 sub-block 8h+2j+1. */
+static __m256i q2k_sc_ctrl[8];
+
+static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
+    const block_q2_K *x = wv;
+    const block_q8_K *y = yv;
+    const int64_t nb = n / QK_K;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const float dall = y[b].d * f16(x[b].d);
+        const float dmin = y[b].d * f16(x[b].dmin);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const __m256i scl = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, m4));
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int h = 0; h < 2; h++) {
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            const int8_t *q8 = y[b].qs + 128 * h;
+            __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q2, m3), _mm256_loadu_si256((const __m256i *)q8));
+            __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 2), m3),
+                                              _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 4), m3),
+                                              _mm256_loadu_si256((const __m256i *)(q8 + 64)));
+            __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 6), m3),
+                                              _mm256_loadu_si256((const __m256i *)(q8 + 96)));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 0])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 1])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p2, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 2])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p3, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 3])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ---- Q4_K x Q8_K ---- */
+
+/* Unpacks the 12 scale bytes into sc[0..7] and m[0..7] (formats.md B.3). */
+static inline void q4k_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    uint32_t v[4];
+    v[0] = a & 0x3f3f3f3fu;
+    v[1] = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
+    v[2] = b & 0x3f3f3f3fu;
+    v[3] = ((c >> 4) & 0x0f0f0f0fu) | (((b >> 6) & 0x03030303u) << 4);
+    memcpy(sc, v, 8);
+    memcpy(m, v + 2, 8);
+}
+
+static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
+    const block_q4_K *x = wv;
+    const block_q8_K *y = yv;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    /* Duplicates each min byte so madd pairs bsums[2k], bsums[2k+1] with m_k. */
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], m[8];
+        q4k_scales(x[b].scales, sc, m);
+        const float d = y[b].d * f16(x[b].d);
+        const float dmin = y[b].d * f16(x[b].dmin);
+        __m128i m8 = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), dup);
+        const __m256i pm = _mm256_madd_epi16(_mm256_cvtepu8_epi16(m8), _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int g = 0; g < 4; g++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * g));
+            const int8_t *q8 = y[b].qs + 64 * g;
+            __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q4, m4), _mm256_loadu_si256((const __m256i *)q8));
+            __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+                                              _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * g])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * g + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ---- IQ2_XXS x Q8_K ---- */
+
+/* Sign index -> 8 bytes of +1/-1 (byte j = -1 where bit j of the sign mask
+ * is set), so _mm256_sign_epi8 applies an octet's signs in one step. */
+static uint64_t iq2_sign_bytes[128];
+
+static float dot_iq2_xxs(int64_t n, const void *wv, const void *yv) {
+    const block_iq2_xxs *x = wv;
+    const block_q8_K *y = yv;
+    const int64_t nb = n / QK_K;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *qs = (const uint8_t *)x[b].qs;
+        const int8_t *q8 = y[b].qs;
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int ib = 0; ib < 8; ib += 2) {
+            uint32_t w0, w1;
+            memcpy(&w0, qs + 8 * ib + 4, 4);
+            memcpy(&w1, qs + 8 * ib + 12, 4);
+            const uint8_t *a0 = qs + 8 * ib, *a1 = qs + 8 * ib + 8;
+            __m256i g0 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a0[3]], (long long)ds4_iq2xxs_grid[a0[2]],
+                                           (long long)ds4_iq2xxs_grid[a0[1]], (long long)ds4_iq2xxs_grid[a0[0]]);
+            __m256i g1 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a1[3]], (long long)ds4_iq2xxs_grid[a1[2]],
+                                           (long long)ds4_iq2xxs_grid[a1[1]], (long long)ds4_iq2xxs_grid[a1[0]]);
+            __m256i z0 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w0 >> 21) & 127],
+                                           (long long)iq2_sign_bytes[(w0 >> 14) & 127],
+                                           (long long)iq2_sign_bytes[(w0 >> 7) & 127], (long long)iq2_sign_bytes[w0 & 127]);
+            __m256i z1 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w1 >> 21) & 127],
+                                           (long long)iq2_sign_bytes[(w1 >> 14) & 127],
+                                           (long long)iq2_sign_bytes[(w1 >> 7) & 127], (long long)iq2_sign_bytes[w1 & 127]);
+            __m256i y0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q8 + 32 * ib)), z0);
+            __m256i y1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q8 + 32 * ib + 32)), z1);
+            __m256i p0 = _mm256_maddubs_epi16(g0, y0);
+            __m256i p1 = _mm256_maddubs_epi16(g1, y1);
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)(2 * (w0 >> 28) + 1))));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)(2 * (w1 >> 28) + 1))));
+        }
+        const float d = 0.125f * y[b].d * f16(x[b].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ---- tables and getter ---- */
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void) {
+    for (int s = 0; s < 128; s++) {
+        uint8_t mask = ds4_ksigns_iq2xs[s];
+        uint64_t v = 0;
+        for (int j = 0; j < 8; j++) v |= (uint64_t)((mask >> j) & 1 ? 0xFF : 0x01) << (8 * j);
+        iq2_sign_bytes[s] = v;
+    }
+    for (int hj = 0; hj < 8; hj++) {
+        int s = 2 * hj; /* sub-block of group (h, j) = 8h + 2j = 2 * (4h + j) */
+        int8_t c[32];
+        for (int i = 0; i < 16; i++) {
+            c[i] = (int8_t)((i & 1) ? 0x80 : s);
+            c[16 + i] = (int8_t)((i & 1) ? 0x80 : s + 1);
+        }
+        memcpy(&q2k_sc_ctrl[hj], c, 32);
+    }
+}
+
+bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
+    pthread_once(&tables_once, init_tables);
+    ds4_dot_fn f = NULL;
+    switch (type) {
+    case DS4_TYPE_F32: f = dot_f32; break;
+    case DS4_TYPE_F16: f = dot_f16; break;
+    case DS4_TYPE_BF16: f = dot_bf16; break;
+    case DS4_TYPE_Q8_0: f = dot_q8_0; break;
+    case DS4_TYPE_Q2_K: f = dot_q2_K; break;
+    case DS4_TYPE_Q4_K: f = dot_q4_K; break;
+    case DS4_TYPE_IQ2_XXS: f = dot_iq2_xxs; break;
+    default: return false;
+    }
+    k->dot = f;
+    k->act_bytes = NULL;
+    k->act_prep = NULL;
+    return true;
+}
+
+#else
+
+bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
+    (void)type;
+    (void)k;
+    return false;
+}
+
+#endif

@@ -1,0 +1,232 @@
+/* AVX-512 kernels where they pay over AVX2.
+ *
+ * IQ2_XXS is the compute-bound type (66 bytes decode into 256 values through
+ * a 2 KB grid table). The AVX2 kernel assembles the grid rows with scalar
+ * loads; here two blocks are decoded at once with byte permutes (VBMI):
+ *   - vpermt2b pulls the 64 grid indices and the 16 sign/scale words of two
+ *     blocks into two registers;
+ *   - each index maps to its 16-bit level code (ds4_kgrid_2bit_256: 2 bits per
+ *     element) through 256-entry byte tables (two vpermi2b + blend per byte);
+ *   - vpermb on a 64-entry table turns each 2-bit level into 8, 25 or 43;
+ *   - vpmultishiftqb cuts the 7-bit sign indices out of the sign words and a
+ *     128-entry vpermi2b maps them to sign masks; vptestmb turns bit j into a
+ *     lane mask that negates the activation bytes;
+ *   - vpdpbusd (VNNI) sums 4 products per dword, and every dword then holds
+ *     exactly one 32-value group, so the group scale 2t+1 is one vpmulld.
+ * The decoded weights come out in "lookup order" (element j of all 64
+ * octets per register), so the activations are permuted once per matvec
+ * into that order (iq2_act_prep) instead of permuting weights per row.
+ *
+ * F16 and F32 also get 16-wide versions (the wider loads keep two cores at
+ * the memory limit with fewer instructions). */
+#include "quant/simd.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
+    defined(__AVX512VNNI__) && defined(__F16C__) && defined(__FMA__)
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "quant/iq2xxs_tables.h"
+#include "quant/quant.h"
+
+static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+/* ---- F32 / F16 ---- */
+
+static float dot_f32(int64_t n, const void *wv, const void *xv) {
+    const float *w = wv, *x = xv;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
+static float dot_f16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(load_f16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(load_f16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(load_f16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+        a1 = _mm512_fmadd_ps(wv16, _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* ---- IQ2_XXS x Q8_K (prepared activation layout) ---- */
+
+/* Activation layout for a pair of Q8_K blocks: 8 registers of 64 bytes,
+ * register 4h+m holding element j = 4h+m of every octet, octet p = 32b + 4g
+ * + k (block b of the pair, group g, octet k); then the two block scales. */
+#define IQ2_PAIR_BYTES 576
+#define IQ2_PAIR_SCALES 512
+
+static size_t iq2_act_bytes(int64_t n) {
+    int64_t pairs = (n / QK_K + 1) / 2;
+    return (size_t)pairs * IQ2_PAIR_BYTES;
+}
+
+static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_K *y = std_act;
+    const int64_t nb = n / QK_K, pairs = (nb + 1) / 2;
+    uint8_t *o = out;
+    for (int64_t pi = 0; pi < pairs; pi++, o += IQ2_PAIR_BYTES) {
+        float d[2] = {0.0f, 0.0f};
+        memset(o, 0, IQ2_PAIR_SCALES);
+        for (int b = 0; b < 2; b++) {
+            int64_t bi = 2 * pi + b;
+            if (bi >= nb) break;
+            d[b] = y[bi].d;
+            for (int g = 0; g < 8; g++)
+                for (int k = 0; k < 4; k++)
+                    for (int j = 0; j < 8; j++) o[64 * j + 32 * b + 4 * g + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
+        }
+        memcpy(o + IQ2_PAIR_SCALES, d, sizeof d);
+        memset(o + IQ2_PAIR_SCALES + sizeof d, 0, IQ2_PAIR_BYTES - IQ2_PAIR_SCALES - sizeof d);
+    }
+}
+
+static __m512i iq2_code_lo[4], iq2_code_hi[4]; /* 256-entry byte tables, low/high byte of the level code */
+static __m512i iq2_signs[2];                   /* ksigns, 128 entries */
+static __m512i iq2_levels;                     /* 64 entries: {8, 25, 43, 0}[i & 3] */
+static __m512i iq2_idx_ctrl, iq2_sw_ctrl, iq2_ms_ctrl;
+
+static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
+    __m512i lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
+    __m512i hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+    return _mm512_mask_blend_epi8(high, lo, hi);
+}
+
+/* Sum over the pair's 16 groups of (2t+1) * sum(G * sign * q8), one group
+ * per dword, as floats scaled by the block factors. */
+static inline __m512 iq2_pair(__m512i z0, __m512i z1, const uint8_t *act, __m512 dv, __m512 acc) {
+    const __m512i idx = _mm512_permutex2var_epi8(z0, iq2_idx_ctrl, z1);
+    const __m512i sw = _mm512_permutex2var_epi8(z0, iq2_sw_ctrl, z1);
+    const __mmask64 high = _mm512_movepi8_mask(idx);
+    const __m512i clo = lut256(iq2_code_lo, idx, high);
+    const __m512i chi = lut256(iq2_code_hi, idx, high);
+    const __m512i sb = _mm512_permutex2var_epi8(iq2_signs[0], _mm512_multishift_epi64_epi8(iq2_ms_ctrl, sw), iq2_signs[1]);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i s0 = zero, s1 = zero;
+    for (int m = 0; m < 4; m++) {
+        __m512i gl = _mm512_permutexvar_epi8(_mm512_srli_epi16(clo, 2 * m), iq2_levels);
+        __m512i gh = _mm512_permutexvar_epi8(_mm512_srli_epi16(chi, 2 * m), iq2_levels);
+        __m512i yl = _mm512_loadu_si512((const void *)(act + 64 * m));
+        __m512i yh = _mm512_loadu_si512((const void *)(act + 64 * (4 + m)));
+        yl = _mm512_mask_sub_epi8(yl, _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(1 << m))), zero, yl);
+        yh = _mm512_mask_sub_epi8(yh, _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m))), zero, yh);
+        s0 = _mm512_dpbusd_epi32(s0, gl, yl);
+        s1 = _mm512_dpbusd_epi32(s1, gh, yh);
+    }
+    const __m512i scale = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(sw, 28), 1), _mm512_set1_epi32(1));
+    const __m512i sum = _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dv, acc);
+}
+
+static float dot_iq2_xxs(int64_t n, const void *wv, const void *av) {
+    const block_iq2_xxs *x = wv;
+    const uint8_t *act = av;
+    const int64_t nb = n / QK_K;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4, act += 2 * IQ2_PAIR_BYTES) {
+        const float *dy0 = (const float *)(act + IQ2_PAIR_SCALES);
+        const float *dy1 = (const float *)(act + IQ2_PAIR_BYTES + IQ2_PAIR_SCALES);
+        __m512 dv0 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy0[0] * f16(x[b].d)),
+                                          _mm512_set1_ps(0.125f * dy0[1] * f16(x[b + 1].d)));
+        __m512 dv1 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy1[0] * f16(x[b + 2].d)),
+                                          _mm512_set1_ps(0.125f * dy1[1] * f16(x[b + 3].d)));
+        acc0 = iq2_pair(_mm512_loadu_si512(x[b].qs), _mm512_loadu_si512(x[b + 1].qs), act, dv0, acc0);
+        acc1 = iq2_pair(_mm512_loadu_si512(x[b + 2].qs), _mm512_loadu_si512(x[b + 3].qs), act + IQ2_PAIR_BYTES, dv1,
+                        acc1);
+    }
+    for (; b < nb; b += 2, act += IQ2_PAIR_BYTES) {
+        const float *dy = (const float *)(act + IQ2_PAIR_SCALES);
+        const bool two = b + 1 < nb;
+        __m512 dv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy[0] * f16(x[b].d)),
+                                         _mm512_set1_ps(two ? 0.125f * dy[1] * f16(x[b + 1].d) : 0.0f));
+        __m512i z1 = two ? _mm512_loadu_si512(x[b + 1].qs) : _mm512_setzero_si512();
+        acc0 = iq2_pair(_mm512_loadu_si512(x[b].qs), z1, act, dv, acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* ---- tables and getter ---- */
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void) {
+    uint8_t lo[256], hi[256], lv[64], idx[64], sw[64], ms[64];
+    for (int a = 0; a < 256; a++) {
+        lo[a] = (uint8_t)(ds4_kgrid_2bit_256[a] & 0xFF);
+        hi[a] = (uint8_t)(ds4_kgrid_2bit_256[a] >> 8);
+    }
+    for (int t = 0; t < 4; t++) {
+        memcpy(&iq2_code_lo[t], lo + 64 * t, 64);
+        memcpy(&iq2_code_hi[t], hi + 64 * t, 64);
+    }
+    memcpy(&iq2_signs[0], ds4_ksigns_iq2xs, 64);
+    memcpy(&iq2_signs[1], ds4_ksigns_iq2xs + 64, 64);
+    static const uint8_t level[4] = {8, 25, 43, 0};
+    for (int i = 0; i < 64; i++) {
+        lv[i] = level[i & 3];
+        int b = i / 32, g = (i % 32) / 4, k = i % 4;
+        idx[i] = (uint8_t)(64 * b + 8 * g + k);          /* index byte a_k of group g of block b */
+        int dw = i / 4, r = i % 4;
+        sw[i] = (uint8_t)(64 * (dw / 8) + 8 * (dw % 8) + 4 + r); /* sign word of group dw */
+        int q = i % 8;                                    /* byte within the qword: dword q/4, octet q%4 */
+        ms[i] = (uint8_t)(32 * (q / 4) + 7 * (q % 4));
+    }
+    memcpy(&iq2_levels, lv, 64);
+    memcpy(&iq2_idx_ctrl, idx, 64);
+    memcpy(&iq2_sw_ctrl, sw, 64);
+    memcpy(&iq2_ms_ctrl, ms, 64);
+}
+
+bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
+    pthread_once(&tables_once, init_tables);
+    k->act_bytes = NULL;
+    k->act_prep = NULL;
+    switch (type) {
+    case DS4_TYPE_F32: k->dot = dot_f32; return true;
+    case DS4_TYPE_F16: k->dot = dot_f16; return true;
+    case DS4_TYPE_IQ2_XXS:
+        k->dot = dot_iq2_xxs;
+        k->act_bytes = iq2_act_bytes;
+        k->act_prep = iq2_act_prep;
+        return true;
+    default: return false;
+    }
+}
+
+#else
+
+bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
+    (void)type;
+    (void)k;
+    return false;
+}
+
+#endif

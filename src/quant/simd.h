@@ -1,0 +1,49 @@
+/* Internal interface between the dispatcher and the SIMD kernel files
+ * (dot_avx2.c, dot_avx512.c, dot_neon.c). Not part of the public contract.
+ *
+ * Each file is compiled on every architecture; when the instruction set it
+ * needs is not enabled by the compiler flags its getter returns false, so the
+ * dispatcher falls back to the next level and finally to the scalar path. */
+#ifndef DS4_QUANT_SIMD_H
+#define DS4_QUANT_SIMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Dot product of one weight row (n elements) with an activation row. */
+typedef float (*ds4_dot_fn)(int64_t n, const void *w_row, const void *act);
+
+/* Activation layout conversion: some kernels (AVX-512 IQ2_XXS) want the
+ * activation bytes in the order their lookup produces weights, which is
+ * cheaper to do once per matvec than once per row. */
+typedef size_t (*ds4_act_bytes_fn)(int64_t n);
+typedef void (*ds4_act_prep_fn)(int64_t n, const void *std_act, void *out);
+
+typedef struct {
+    ds4_dot_fn dot;            /* consumes the prepared layout (or the standard one if prep is NULL) */
+    ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
+    ds4_act_prep_fn act_prep;
+} ds4_dot_kernel;
+
+/* Fill *k with the kernel for weight type `type` at that SIMD level. Return
+ * false when the level is not compiled in or has no kernel for the type.
+ * They do not check the running CPU: the dispatcher does. */
+bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
+bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
+bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
+
+/* The kernel the dispatcher picked for a weight type (dispatch.c); dot is
+ * NULL for types without kernels. */
+ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type);
+
+/* Per-thread scratch buffers (matvec.c), 64-byte aligned, reused across
+ * calls and grown on demand so hot paths do not allocate; slot 0 holds the
+ * quantized activation, slot 1 the kernel-layout copy. Never freed. */
+void *ds4_quant_scratch(int slot, size_t bytes);
+
+/* True when the running CPU can execute the kernels of that level
+ * ("avx2", "avx512", "neon"); false for unknown names. */
+bool ds4_simd_cpu_supports(const char *level);
+
+#endif

@@ -1,0 +1,25 @@
+/* Run-time CPU checks for the SIMD levels (compile-time flags decide what is
+ * compiled in; this decides what the running machine can execute). */
+#include <string.h>
+
+#include "quant/simd.h"
+
+bool ds4_simd_cpu_supports(const char *level) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!strcmp(level, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!strcmp(level, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    return false;
+#elif defined(__aarch64__)
+    /* Advanced SIMD is architectural on AArch64. */
+    return !strcmp(level, "neon");
+#else
+    (void)level;
+    return false;
+#endif
+}

@@ -1,0 +1,308 @@
+/* Every SIMD dot kernel against an independent reference computed here in
+ * double precision straight from the block layouts of formats.md B.
+ *
+ * Two kinds of data:
+ *  - "exact": all block scales 1.0 and quant ranges bounded so that every
+ *    partial sum is an integer below 2^24: any float combination order is
+ *    then exact, so the kernel must equal the reference bit for bit. This
+ *    is the check that the integer parts (unpacking, signs, grid lookups,
+ *    scale codes, saturation) are exactly right, at full weight ranges.
+ *  - "wide": random scales over the whole f16 range (subnormal to 65504)
+ *    and activation scales from 1e-20 to 1e20, random quants: the result
+ *    must be within 1e-6 of sum |w_i x_i| (only the float summation order
+ *    may differ from the reference). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fp16.h"
+#include "quant/iq2xxs_tables.h"
+#include "quant/quant.h"
+#include "quant/simd.h"
+
+typedef struct { const char *name; bool (*get)(uint32_t, ds4_dot_kernel *); } level;
+static const level levels[] = {
+    {"avx2", ds4_simd_avx2_kernel},
+    {"avx512", ds4_simd_avx512_kernel},
+    {"neon", ds4_simd_neon_kernel},
+};
+static const uint32_t types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0,
+                                 DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
+
+/* Under ASan the tests run with DS4_TEST_LIGHT=1: less work, same checks. */
+#define DS4_TEST_LIGHT_OR(light, full) (getenv("DS4_TEST_LIGHT") ? (light) : (full))
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static int irange(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+static double unif(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+
+/* ---- reference: dequantize to double ---- */
+
+static double f16d(uint16_t h) { return ds4_f16_to_f32(h); }
+
+static void deq_weights(uint32_t type, const void *w, int64_t n, double *out) {
+    if (type == DS4_TYPE_F32) {
+        for (int64_t i = 0; i < n; i++) out[i] = ((const float *)w)[i];
+    } else if (type == DS4_TYPE_F16) {
+        for (int64_t i = 0; i < n; i++) out[i] = f16d(((const uint16_t *)w)[i]);
+    } else if (type == DS4_TYPE_BF16) {
+        for (int64_t i = 0; i < n; i++) out[i] = ds4_bf16_to_f32(((const uint16_t *)w)[i]);
+    } else if (type == DS4_TYPE_Q8_0) {
+        const block_q8_0 *b = w;
+        for (int64_t i = 0; i < n; i++) out[i] = f16d(b[i / 32].d) * b[i / 32].qs[i % 32];
+    } else if (type == DS4_TYPE_Q2_K) {
+        const block_q2_K *b = w;
+        for (int64_t i = 0; i < n; i++) {
+            const block_q2_K *x = &b[i / 256];
+            int e = (int)(i % 256), h = e / 128, j = (e % 128) / 32, l = e % 32, s = e / 16;
+            int q = (x->qs[32 * h + l] >> (2 * j)) & 3;
+            out[i] = f16d(x->d) * (x->scales[s] & 15) * q - f16d(x->dmin) * (x->scales[s] >> 4);
+        }
+    } else if (type == DS4_TYPE_Q4_K) {
+        const block_q4_K *b = w;
+        for (int64_t i = 0; i < n; i++) {
+            const block_q4_K *x = &b[i / 256];
+            const uint8_t *sc = x->scales;
+            int e = (int)(i % 256), g = e / 64, r = e % 64, k = e / 32;
+            int bq = x->qs[32 * g + r % 32], q = r < 32 ? (bq & 15) : (bq >> 4);
+            int c = k < 4 ? (sc[k] & 63) : ((sc[k + 4] & 15) | ((sc[k - 4] >> 6) << 4));
+            int m = k < 4 ? (sc[k + 4] & 63) : ((sc[k + 4] >> 4) | ((sc[k] >> 6) << 4));
+            out[i] = f16d(x->d) * c * q - f16d(x->dmin) * m;
+        }
+    } else if (type == DS4_TYPE_IQ2_XXS) {
+        const block_iq2_xxs *b = w;
+        for (int64_t i = 0; i < n; i++) {
+            const block_iq2_xxs *x = &b[i / 256];
+            const uint8_t *qs = (const uint8_t *)x->qs;
+            int e = (int)(i % 256), ib = e / 32, k = (e % 32) / 8, j = e % 8;
+            uint32_t wd;
+            memcpy(&wd, qs + 8 * ib + 4, 4);
+            int t = (int)(wd >> 28), s = (int)((wd >> (7 * k)) & 127);
+            int G = (int)((ds4_iq2xxs_grid[qs[8 * ib + k]] >> (8 * j)) & 0xFF);
+            int sg = (ds4_ksigns_iq2xs[s] >> j) & 1 ? -1 : 1;
+            out[i] = f16d(x->d) * (2 * t + 1) / 8.0 * G * sg;
+        }
+    }
+}
+
+static void deq_act(uint32_t type, const void *a, int64_t n, double *out) {
+    uint32_t at = ds4_act_type(type);
+    if (at == DS4_TYPE_F32) {
+        for (int64_t i = 0; i < n; i++) out[i] = ((const float *)a)[i];
+    } else if (at == DS4_TYPE_Q8_0) {
+        const block_q8_0 *b = a;
+        for (int64_t i = 0; i < n; i++) out[i] = f16d(b[i / 32].d) * b[i / 32].qs[i % 32];
+    } else {
+        const block_q8_K *b = a;
+        for (int64_t i = 0; i < n; i++) out[i] = (double)b[i / 256].d * b[i / 256].qs[i % 256];
+    }
+}
+
+/* ---- data ---- */
+
+/* A random finite f16: any exponent including subnormals, sign random. */
+static uint16_t rand_f16_wide(void) {
+    uint16_t e = (uint16_t)irange(0, 30), m = (uint16_t)(rnd() & 0x3FF);
+    if (e == 0 && m == 0) m = 1;
+    return (uint16_t)((rnd() & 1) << 15 | e << 10 | m);
+}
+
+static void fill_weights(uint32_t type, void *w, int64_t n, bool exact) {
+    if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) {
+        double scale = exact ? 1.0 : pow(10.0, irange(-3, 3));
+        for (int64_t i = 0; i < n; i++) {
+            float v = exact ? (float)irange(-64, 64) : (float)((unif() * 2 - 1) * scale);
+            if (type == DS4_TYPE_F32) ((float *)w)[i] = v;
+            else if (type == DS4_TYPE_F16) ((uint16_t *)w)[i] = ds4_f32_to_f16(v);
+            else ((uint16_t *)w)[i] = ds4_f32_to_bf16(v);
+        }
+        return;
+    }
+    size_t bytes = ds4_row_bytes(type, (uint64_t)n);
+    for (size_t i = 0; i < bytes; i++) ((uint8_t *)w)[i] = (uint8_t)rnd();
+    const uint16_t one = 0x3C00;
+    int64_t nb = n / (int64_t)ds4_type_block_elems(type);
+    for (int64_t b = 0; b < nb; b++) {
+        if (type == DS4_TYPE_Q8_0) {
+            block_q8_0 *x = (block_q8_0 *)w + b;
+            x->d = exact ? one : rand_f16_wide();
+        } else if (type == DS4_TYPE_Q2_K) {
+            block_q2_K *x = (block_q2_K *)w + b;
+            x->d = exact ? one : rand_f16_wide();
+            x->dmin = exact ? one : rand_f16_wide();
+        } else if (type == DS4_TYPE_Q4_K) {
+            block_q4_K *x = (block_q4_K *)w + b;
+            x->d = exact ? one : rand_f16_wide();
+            x->dmin = exact ? one : rand_f16_wide();
+        } else {
+            block_iq2_xxs *x = (block_iq2_xxs *)w + b;
+            x->d = exact ? one : rand_f16_wide();
+        }
+    }
+}
+
+/* qmax bounds the activation quants (exact mode keeps sums below 2^24). */
+static void fill_act(uint32_t type, void *a, int64_t n, bool exact, int qmax) {
+    uint32_t at = ds4_act_type(type);
+    if (at == DS4_TYPE_F32) {
+        double scale = exact ? 1.0 : pow(10.0, irange(-3, 3));
+        for (int64_t i = 0; i < n; i++)
+            ((float *)a)[i] = exact ? (float)irange(-64, 64) : (float)((unif() * 2 - 1) * scale);
+    } else if (at == DS4_TYPE_Q8_0) {
+        block_q8_0 *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            y[b].d = exact ? 0x3C00 : rand_f16_wide();
+            for (int i = 0; i < 32; i++) y[b].qs[i] = (int8_t)irange(-qmax, qmax);
+        }
+    } else {
+        block_q8_K *y = a;
+        for (int64_t b = 0; b < n / 256; b++) {
+            y[b].d = exact ? 1.0f : (float)((rnd() & 1 ? -1 : 1) * pow(10.0, unif() * 40 - 20));
+            for (int i = 0; i < 256; i++) y[b].qs[i] = (int8_t)irange(-qmax, qmax);
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int i = 0; i < 16; i++) s += y[b].qs[16 * g + i];
+                y[b].bsums[g] = (int16_t)s;
+            }
+        }
+    }
+}
+
+/* Largest activation quant bound that keeps an exact-mode row of nb blocks
+ * below 2^24 in every partial sum (worst case over all weight bytes). */
+static int exact_qmax(uint32_t type, int64_t n) {
+    double per_q;
+    switch (type) {
+    case DS4_TYPE_Q8_0: per_q = 32.0 * 128 * (double)(n / 32); break;
+    case DS4_TYPE_Q2_K: per_q = (256.0 * 15 * 3 + 16.0 * 15 * 16) * (double)(n / 256); break;
+    case DS4_TYPE_Q4_K: per_q = (256.0 * 63 * 15 + 8.0 * 63 * 32) * (double)(n / 256); break;
+    case DS4_TYPE_IQ2_XXS: per_q = 256.0 * 31 * 43 * (double)(n / 256); break;
+    default: return 127;
+    }
+    int q = 127;
+    while (q > 1 && per_q * q >= 16777216.0) q /= 2;
+    return q;
+}
+
+/* ---- runner ---- */
+
+static float run_kernel(const ds4_dot_kernel *k, int64_t n, const void *w, const void *act) {
+    if (!k->act_prep) return k->dot(n, w, act);
+    size_t bytes = (k->act_bytes(n) + 63) & ~(size_t)63;
+    void *buf = aligned_alloc(64, bytes);
+    k->act_prep(n, act, buf);
+    float r = k->dot(n, w, buf);
+    free(buf);
+    return r;
+}
+
+static int check_level_type(const level *lv, uint32_t type, bool exact) {
+    ds4_dot_kernel k;
+    if (!lv->get(type, &k)) return 0;
+    const bool blocked = ds4_type_block_elems(type) > 1;
+    static const int64_t block_counts[] = {1, 2, 3, 4, 5, 7, 16, 17};
+    static const int64_t float_lens[] = {1, 3, 8, 15, 17, 31, 64, 100, 257, 1001, 4096};
+    const int64_t *lens = blocked ? block_counts : float_lens;
+    size_t nl = blocked ? sizeof block_counts / sizeof *block_counts : sizeof float_lens / sizeof *float_lens;
+    int checked = 0;
+    for (size_t li = 0; li < nl; li++) {
+        int64_t n = blocked ? lens[li] * ds4_type_block_elems(type) : lens[li];
+        int qmax = exact ? exact_qmax(type, n) : 127;
+        if (exact && blocked && qmax < 3) continue; /* too long to stay exact */
+        for (int rep = 0; rep < 4; rep++) {
+            size_t wb = ds4_row_bytes(type, (uint64_t)n), ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
+            void *w = malloc(wb), *a = malloc(ab);
+            double *dw = malloc(sizeof(double) * (size_t)n), *da = malloc(sizeof(double) * (size_t)n);
+            fill_weights(type, w, n, exact);
+            fill_act(type, a, n, exact, qmax);
+            deq_weights(type, w, n, dw);
+            deq_act(type, a, n, da);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += dw[i] * da[i];
+                mag += fabs(dw[i] * da[i]);
+            }
+            float got = run_kernel(&k, n, w, a);
+            /* The library's scalar path must agree the same way. */
+            float scalar = ds4_vec_dot_ref(type, n, w, a);
+            if (exact) {
+                cr_assert_eq(got, (float)ref, "%s %s exact n=%ld rep=%d: got %.9g want %.9g", lv->name,
+                             ds4_type_name(type), (long)n, rep, got, ref);
+                cr_assert_eq(got, scalar, "%s %s exact n=%ld: scalar path %.9g", lv->name, ds4_type_name(type),
+                             (long)n, scalar);
+            } else {
+                cr_assert(fabs(got - ref) <= 1e-6 * mag + 1e-37, "%s %s wide n=%ld rep=%d: got %.9g want %.9g (mag %g)",
+                          lv->name, ds4_type_name(type), (long)n, rep, got, ref, mag);
+                cr_assert(fabs(got - scalar) <= 1e-6 * mag + 1e-37, "%s %s wide n=%ld: scalar path %.9g",
+                          lv->name, ds4_type_name(type), (long)n, scalar);
+            }
+            checked++;
+            free(w);
+            free(a);
+            free(dw);
+            free(da);
+        }
+    }
+    return checked;
+}
+
+static void check_all(bool exact) {
+    int total = 0;
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+        if (!ds4_simd_cpu_supports(levels[l].name)) continue;
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_level_type(&levels[l], types[t], exact);
+    }
+#if defined(__AVX2__)
+    /* A build for an AVX2 machine must have exercised at least the AVX2 kernels. */
+    if (ds4_simd_cpu_supports("avx2")) cr_assert(total >= 7 * 8, "only %d kernel checks ran", total);
+#endif
+    (void)total;
+}
+
+Test(simd, integer_parts_exact) { check_all(true); }
+
+Test(simd, wide_scales_within_1e6) { check_all(false); }
+
+Test(simd, exact_mode_bounds_are_tight_enough_to_cover_full_weight_range) {
+    /* Q8_0 keeps full-range activations for short rows, IQ2_XXS at least 15. */
+    cr_assert_eq(exact_qmax(DS4_TYPE_Q8_0, 32 * 16), 127);
+    cr_assert_geq(exact_qmax(DS4_TYPE_IQ2_XXS, 256), 15);
+}
+
+/* matmul over more tokens than one token tile (IQ2_XXS at 4096 columns:
+ * ~113 tokens per tile) and an odd row count equals per-row ds4_vec_dot;
+ * matvec on a pool of 2 equals it too. */
+Test(simd, matmul_across_token_tiles_equals_vec_dot) {
+    const int64_t cols = 4096, rows = 5, n_tok = DS4_TEST_LIGHT_OR(40, 130);
+    const uint32_t type = DS4_TYPE_IQ2_XXS;
+    const size_t rb = ds4_row_bytes(type, cols);
+    uint8_t *W = malloc(rb * rows);
+    fill_weights(type, W, cols * rows, false);
+    for (int64_t r = 0; r < rows; r++) ((block_iq2_xxs *)(W + r * rb))->d = ds4_f32_to_f16(0.01f);
+    float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok), y[5];
+    for (int64_t i = 0; i < cols * n_tok; i++) X[i] = (float)(unif() * 2 - 1);
+    void *act = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, cols));
+    ds4_pool *pool = ds4_pool_create(2);
+    ds4_matmul(type, W, rows, cols, X, n_tok, Y, pool);
+    for (int64_t t = 0; t < n_tok; t++) {
+        ds4_quantize_act(type, X + t * cols, act, cols);
+        ds4_matvec(type, W, rows, cols, X + t * cols, y, pool);
+        for (int64_t r = 0; r < rows; r++) {
+            float want = ds4_vec_dot(type, cols, W + r * rb, act);
+            cr_assert_eq(Y[t * rows + r], want, "token %ld row %ld", (long)t, (long)r);
+            cr_assert_eq(y[r], want, "matvec token %ld row %ld", (long)t, (long)r);
+        }
+    }
+    ds4_pool_destroy(pool);
+    free(act);
+    free(W);
+    free(X);
+    free(Y);
+}
