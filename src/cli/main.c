@@ -14,6 +14,7 @@ static const command commands[] = {
     {"version", cmd_version, "print the version and the SIMD level in use"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and size per type"},
     {"convert", cmd_convert, "convert an official DeepSeek V4 checkpoint to a DS4 GGUF"},
+    {"tokenize", cmd_tokenize, "text -> token ids (works on vocab-only GGUFs)"},
 };
 
 static void usage(FILE *out) {
