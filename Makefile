@@ -82,7 +82,7 @@ unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests --jobs 2
 
 unit-asan: $(BUILD)/unit-tests-asan
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 $(BUILD)/unit-tests-asan --jobs 2
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 $(BUILD)/unit-tests-asan --jobs 2
 
 integration: $(BUILD)/ds4
 	@sh tests/run_integration.sh
