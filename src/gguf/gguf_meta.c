@@ -74,9 +74,8 @@ bool gguf_val_i64(gguf_val v, int64_t *out) {
     case GGUF_VT_INT32: *out = (int32_t)gguf_rd32(v.ptr); return true;
     case GGUF_VT_INT64: *out = (int64_t)gguf_rd64(v.ptr); return true;
     case GGUF_VT_UINT8: case GGUF_VT_UINT16: case GGUF_VT_UINT32: case GGUF_VT_UINT64: {
-        uint64_t u;
-        gguf_val_u64(v, &u);
-        if (u > (uint64_t)INT64_MAX) return false;
+        uint64_t u = 0;
+        if (!gguf_val_u64(v, &u) || u > (uint64_t)INT64_MAX) return false;
         *out = (int64_t)u;
         return true;
     }
