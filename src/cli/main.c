@@ -15,6 +15,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and size per type"},
     {"convert", cmd_convert, "convert an official DeepSeek V4 checkpoint to a DS4 GGUF"},
     {"tokenize", cmd_tokenize, "text -> token ids (works on vocab-only GGUFs)"},
+    {"logits", cmd_logits, "evaluate tokens and write (or compare) the logits of every position"},
 };
 
 static void usage(FILE *out) {

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "gguf/gguf.h"
+#include "model/config.h"
 
 typedef struct ds4_model ds4_model;
 typedef struct ds4_session ds4_session;
@@ -28,6 +29,11 @@ typedef struct ds4_model_opts {
     bool progress;          /* progress bar on load */
 } ds4_model_opts;
 
+/* Defaults: threads = one per CPU, official numerics (what DeepSeek's own
+ * inference computes), no progress bar. ds4_model_load(path, NULL, err)
+ * uses these. */
+void ds4_model_opts_default(ds4_model_opts *o);
+
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err);
 void ds4_model_free(ds4_model *m);
 
@@ -36,6 +42,10 @@ int ds4_model_n_vocab(const ds4_model *m);
 int ds4_model_n_layers(const ds4_model *m);
 /* Bytes of weights the model maps (for reports). */
 uint64_t ds4_model_weight_bytes(const ds4_model *m);
+/* The validated shape (model/config.h). */
+const ds4_config *ds4_model_config(const ds4_model *m);
+ds4_numerics ds4_model_numerics(const ds4_model *m);
+int ds4_model_threads(const ds4_model *m);
 
 /* A session holds the incremental state (sliding window, compressed KV,
  * indexer entries...) for up to ctx positions. */
@@ -57,6 +67,14 @@ bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logit
 /* Optional progress callback for long evaluations (prefill). */
 typedef void (*ds4_progress_fn)(void *user, int done, int total);
 void ds4_session_set_progress(ds4_session *s, ds4_progress_fn fn, void *user);
+
+/* Debug hook (ds4 logits --dump-hidden): called during evaluation with the
+ * residual streams of rows at positions [pos, pos+n), row-major, width
+ * floats per row. stage 0: the embeddings broadcast to the N streams
+ * (width N·D); stage l+1: the output streams of layer l (width N·D);
+ * stage n_layers+1: the final RMSNorm output (width D). */
+typedef void (*ds4_hidden_fn)(void *user, int stage, int pos, int n, const float *data, int width);
+void ds4_session_set_hidden_hook(ds4_session *s, ds4_hidden_fn fn, void *user);
 
 /* Serialized session state for the disk KV cache: a flat byte image that
  * ds4_session_state_load accepts only for the same model and ctx. */

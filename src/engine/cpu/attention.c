@@ -1,0 +1,210 @@
+/* Attention sub-layer over one chunk (architecture.md §6-§8): low-rank q
+ * with norms, the shared K=V head, partial interleaved RoPE, the sliding
+ * window with attention sinks, compressed entries (all of them in HCA
+ * layers, the lightning indexer's top-k in CSA layers), inverse RoPE of the
+ * output and the grouped output projection. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/cpu/internal.h"
+#include "engine/cpu/ops.h"
+
+typedef struct {
+    ds4_session *s;
+    int layer, n;
+    const float *omega;
+} attn_job;
+
+/* Selects the indexer's top-k visible entries for row i (§8). A min-heap
+ * of the kept entries; scanning ascending indices and replacing only on a
+ * strictly better score keeps the lowest index among equal scores. */
+static void index_row(void *ctx, int64_t i, int thread) {
+    const attn_job *j = ctx;
+    ds4_session *s = j->s;
+    const ds4_config *c = &s->m->cfg;
+    const ds4_comp_state *ic = &s->L[j->layer].icomp;
+    const int64_t t = s->pos + i;
+    const int n_vis = (int)((t + 1) / ic->m);
+    const int KI = c->idx_topk, IH = c->idx_head, ID = c->idx_dim;
+    int32_t *sel = s->sc.topk + i * KI;
+    if (n_vis <= KI) {
+        for (int w = 0; w < n_vis; w++) sel[w] = w;
+        s->sc.n_topk[i] = n_vis;
+        return;
+    }
+    float *heap_s = s->sc.thr + (size_t)thread * s->sc.thr_stride; /* KI scores */
+    int32_t *heap_i = sel;
+    const float *q = s->sc.iq + i * IH * ID, *wt = s->sc.iw + i * IH;
+    const float scale = 1.0f / sqrtf((float)IH) / sqrtf((float)ID);
+    int hn = 0;
+    for (int w = 0; w < n_vis; w++) {
+        const float *k = ic->entries + (size_t)w * ID;
+        float sc = 0.0f;
+        for (int h = 0; h < IH; h++) {
+            const float *qh = q + h * ID;
+            float dot = 0.0f;
+            for (int d = 0; d < ID; d++) dot += qh[d] * k[d];
+            if (dot > 0.0f) sc += wt[h] * scale * dot;
+        }
+        /* heap order: parent is worse (lower score, or equal score and higher index) */
+        if (hn < KI) {
+            int p = hn++;
+            while (p > 0) {
+                int par = (p - 1) / 2;
+                if (heap_s[par] < sc || (heap_s[par] == sc && heap_i[par] > w)) break;
+                heap_s[p] = heap_s[par];
+                heap_i[p] = heap_i[par];
+                p = par;
+            }
+            heap_s[p] = sc;
+            heap_i[p] = w;
+        } else if (sc > heap_s[0]) {
+            int p = 0;
+            for (;;) {
+                int a = 2 * p + 1, b = a + 1, worst = p;
+                float ws = sc;
+                int wi = w;
+                if (a < hn && (heap_s[a] < ws || (heap_s[a] == ws && heap_i[a] > wi))) { worst = a; ws = heap_s[a]; wi = heap_i[a]; }
+                if (b < hn && (heap_s[b] < ws || (heap_s[b] == ws && heap_i[b] > wi))) worst = b;
+                if (worst == p) break;
+                heap_s[p] = heap_s[worst];
+                heap_i[p] = heap_i[worst];
+                p = worst;
+            }
+            heap_s[p] = sc;
+            heap_i[p] = w;
+        }
+    }
+    s->sc.n_topk[i] = hn;
+}
+
+/* One (row, head): scores over window keys then compressed entries, a
+ * softmax with the sink as an extra logit, the weighted sum of the keys
+ * (V = K), and the inverse RoPE at the query position. */
+static void attn_head(void *ctx, int64_t task, int thread) {
+    const attn_job *j = ctx;
+    ds4_session *s = j->s;
+    const ds4_config *c = &s->m->cfg;
+    const int H = c->n_head, HD = c->head_dim, W = c->n_swa;
+    const int i = (int)(task / H), h = (int)(task % H);
+    const ds4_layer_state *st = &s->L[j->layer];
+    const ds4_attn_kind kind = ds4_layer_attn(c, j->layer);
+    const int64_t p0 = s->pos, t = p0 + i;
+    const float *q = s->sc.q + ((size_t)i * H + h) * HD;
+    float *o = s->sc.o + ((size_t)i * H + h) * HD;
+    float *sc = s->sc.thr + (size_t)thread * s->sc.thr_stride;
+    const float inv = 1.0f / sqrtf((float)HD);
+
+    const int64_t j0 = t - W + 1 > 0 ? t - W + 1 : 0;
+    const int nw = (int)(t - j0 + 1);
+    int nc = 0;
+    const int32_t *sel = NULL;
+    if (kind == DS4_ATTN_HCA) {
+        nc = (int)((t + 1) / st->comp.m);
+    } else if (kind == DS4_ATTN_CSA) {
+        nc = s->sc.n_topk[i];
+        sel = s->sc.topk + (size_t)i * c->idx_topk;
+    }
+#define KEY(r) ((r) < nw ? ((j0 + (r)) < p0 ? st->ring + (size_t)((j0 + (r)) % W) * HD : s->sc.kv + (size_t)(j0 + (r) - p0) * HD) \
+                         : st->comp.entries + (size_t)(sel ? sel[(r) - nw] : (r) - nw) * HD)
+    float mx = j->s->m->w.layers[j->layer].sinks[h];
+    for (int r = 0; r < nw + nc; r++) {
+        const float *k = KEY(r);
+        float dot = 0.0f;
+        for (int d = 0; d < HD; d++) dot += q[d] * k[d];
+        sc[r] = dot * inv;
+        mx = fmaxf(mx, sc[r]);
+    }
+    float sum = expf(s->m->w.layers[j->layer].sinks[h] - mx);
+    for (int r = 0; r < nw + nc; r++) sum += (sc[r] = expf(sc[r] - mx));
+    memset(o, 0, sizeof(float) * (size_t)HD);
+    for (int r = 0; r < nw + nc; r++) {
+        const float *k = KEY(r);
+        const float p = sc[r] / sum;
+        for (int d = 0; d < HD; d++) o[d] += p * k[d];
+    }
+#undef KEY
+    ds4_rope(o, HD, c->n_rot, j->omega, t, 1);
+}
+
+void ds4_attention(ds4_session *s, int l, int n) {
+    const ds4_model *m = s->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *Lw = &m->w.layers[l];
+    ds4_layer_state *st = &s->L[l];
+    ds4_scratch *sc = &s->sc;
+    const int D = c->n_embd, H = c->n_head, HD = c->head_dim, Q = c->q_lora, R = c->n_rot;
+    const int G = c->n_out_group, OL = c->o_lora, W = c->n_swa;
+    const ds4_attn_kind kind = ds4_layer_attn(c, l);
+    const float *omega = kind == DS4_ATTN_SLIDING ? m->omega_main : m->omega_comp;
+    const int64_t p0 = s->pos;
+    const bool official = m->numerics == DS4_NUMERICS_OFFICIAL;
+
+    /* q: q_a -> RMSNorm -> q_b -> per-head RMSNorm -> RoPE. qa keeps the normalised
+     * low-rank query ("q_residual"), which the indexer reads too. */
+    ds4_mm(m, &Lw->q_a, sc->x, n, sc->qa);
+    for (int i = 0; i < n; i++) ds4_rmsnorm(sc->qa + (size_t)i * Q, sc->qa + (size_t)i * Q, Lw->q_a_norm, Q, c->rms_eps);
+    ds4_mm(m, &Lw->q_b, sc->qa, n, sc->q);
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < H; h++) {
+            float *qh = sc->q + ((size_t)i * H + h) * HD;
+            ds4_rmsnorm(qh, qh, NULL, HD, c->rms_eps);
+            ds4_rope(qh, HD, R, omega, p0 + i, 0);
+        }
+    /* The single shared key/value row. */
+    ds4_mm(m, &Lw->kv, sc->x, n, sc->kv);
+    for (int i = 0; i < n; i++) {
+        float *k = sc->kv + (size_t)i * HD;
+        ds4_rmsnorm(k, k, Lw->kv_norm, HD, c->rms_eps);
+        ds4_rope(k, HD, R, omega, p0 + i, 0);
+        if (official) ds4_fp8_round_trip(k, HD - R);
+    }
+    /* Compressor: entries close in token order, before the closing token attends. */
+    if (kind != DS4_ATTN_SLIDING) {
+        const int cw = ds4_layer_coff(c, l) * HD;
+        ds4_mm(m, &Lw->comp_kv, sc->x, n, sc->cz);
+        ds4_mm(m, &Lw->comp_gate, sc->x, n, sc->cg);
+        for (int i = 0; i < n; i++)
+            ds4_comp_push(m, &st->comp, sc->cz + (size_t)i * cw, sc->cg + (size_t)i * cw, Lw->comp_ape, Lw->comp_norm,
+                          p0 + i, false);
+    }
+    attn_job job = {s, l, n, omega};
+    if (kind == DS4_ATTN_CSA) {
+        const int IH = c->idx_head, ID = c->idx_dim;
+        ds4_mm(m, &Lw->idx_q_b, sc->qa, n, sc->iq);
+        for (int i = 0; i < n; i++)
+            for (int h = 0; h < IH; h++) {
+                float *qh = sc->iq + ((size_t)i * IH + h) * ID;
+                ds4_rope(qh, ID, R, omega, p0 + i, 0);
+                if (official) {
+                    for (int b = 0; b < ID; b += m->hadamard_block) ds4_hadamard(qh + b, m->hadamard_block);
+                    ds4_fp4_round_trip(qh, ID);
+                }
+            }
+        ds4_mm(m, &Lw->idx_proj, sc->x, n, sc->iw);
+        ds4_mm(m, &Lw->idxc_kv, sc->x, n, sc->iz);
+        ds4_mm(m, &Lw->idxc_gate, sc->x, n, sc->ig);
+        for (int i = 0; i < n; i++)
+            ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
+                          Lw->idxc_norm, p0 + i, true);
+        ds4_pool_run(m->pool, index_row, &job, n);
+    }
+    ds4_pool_run(m->pool, attn_head, &job, (int64_t)n * H);
+
+    /* Grouped output projection: group g's heads through its own OL rows of W_oa. */
+    const int gw = H / G * HD;
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < n; i++)
+            memcpy(sc->og + (size_t)i * gw, sc->o + (size_t)i * H * HD + (size_t)g * gw, sizeof(float) * (size_t)gw);
+        const ds4_mat wg = ds4_mat_rows(&Lw->out_a, (int64_t)g * OL, OL);
+        ds4_mm(m, &wg, sc->og, n, sc->lg);
+        for (int i = 0; i < n; i++)
+            memcpy(sc->low + (size_t)i * G * OL + (size_t)g * OL, sc->lg + (size_t)i * OL, sizeof(float) * (size_t)OL);
+    }
+    ds4_mm(m, &Lw->out_b, sc->low, n, sc->y);
+    (void)D;
+
+    /* Only now may the chunk's keys enter the ring: its rows above were read in place. */
+    for (int i = n - W > 0 ? n - W : 0; i < n; i++)
+        memcpy(st->ring + (size_t)((p0 + i) % W) * HD, sc->kv + (size_t)i * HD, sizeof(float) * (size_t)HD);
+}

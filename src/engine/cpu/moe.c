@@ -1,0 +1,95 @@
+/* MoE FFN over one chunk (architecture.md §9): sqrt(softplus) router
+ * scores, hash routing (tid2eid) on the first layers and bias-corrected
+ * top-k elsewhere, clamped SwiGLU experts run per expert over the rows that
+ * chose it, plus the shared expert. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/cpu/internal.h"
+#include "engine/cpu/ops.h"
+
+/* silu(min(g, λ)) · clamp(u, -λ, λ), in place into g. */
+static void swiglu(float *g, const float *u, size_t n, float lim) {
+    for (size_t i = 0; i < n; i++) {
+        const float a = fminf(g[i], lim);
+        const float b = fminf(fmaxf(u[i], -lim), lim);
+        g[i] = a * ds4_sigmoid(a) * b;
+    }
+}
+
+/* Routing for one row: experts sel[0..K) and weights selw[0..K). */
+static void route(const ds4_config *c, const ds4_layer_weights *Lw, bool hash, int32_t token, const float *logit,
+                  int32_t *sel, float *selw, float *score) {
+    const int E = c->n_expert, K = c->n_expert_used;
+    for (int e = 0; e < E; e++) score[e] = sqrtf(ds4_softplus(logit[e]));
+    if (hash) {
+        for (int k = 0; k < K; k++) sel[k] = Lw->tid2eid[(size_t)token * K + k];
+    } else {
+        /* K times the strictly largest biased score, scanning ascending: lowest index wins ties. */
+        uint8_t taken[4096];
+        memset(taken, 0, (size_t)E);
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            float bv = 0.0f;
+            for (int e = 0; e < E; e++) {
+                if (taken[e]) continue;
+                const float v = score[e] + Lw->exp_bias[e];
+                if (best < 0 || v > bv) {
+                    best = e;
+                    bv = v;
+                }
+            }
+            taken[best] = 1;
+            sel[k] = best;
+        }
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < K; k++) sum += score[sel[k]];
+    for (int k = 0; k < K; k++) selw[k] = score[sel[k]] / (sum + 1e-20f) * c->expert_weights_scale;
+}
+
+void ds4_moe(ds4_session *s, int l, const int32_t *tokens, int n) {
+    const ds4_model *m = s->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *Lw = &m->w.layers[l];
+    ds4_scratch *sc = &s->sc;
+    const int D = c->n_embd, E = c->n_expert, K = c->n_expert_used, F = c->n_ff_exp;
+    const int FS = F * c->n_expert_shared;
+    const float lim = c->swiglu_clamp[l];
+
+    ds4_mm(m, &Lw->gate_inp, sc->x, n, sc->router);
+    for (int i = 0; i < n; i++)
+        route(c, Lw, l < c->n_hash_layer, tokens[i], sc->router + (size_t)i * E, sc->sel + (size_t)i * K,
+              sc->selw + (size_t)i * K, sc->router + (size_t)i * E);
+
+    /* Shared expert first: it initialises y for every row. */
+    ds4_mm(m, &Lw->gate_sh, sc->x, n, sc->ex_g);
+    ds4_mm(m, &Lw->up_sh, sc->x, n, sc->ex_u);
+    swiglu(sc->ex_g, sc->ex_u, (size_t)n * FS, lim);
+    ds4_mm(m, &Lw->down_sh, sc->ex_g, n, sc->y);
+
+    /* Routed experts, each over the rows that selected it. */
+    for (int e = 0; e < E; e++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < K; k++)
+                if (sc->sel[(size_t)i * K + k] == e) {
+                    memcpy(sc->ex_x + (size_t)cnt * D, sc->x + (size_t)i * D, sizeof(float) * (size_t)D);
+                    sc->ex_rows[cnt] = i;
+                    sc->ex_w[cnt] = sc->selw[(size_t)i * K + k];
+                    cnt++;
+                }
+        if (!cnt) continue;
+        const ds4_mat wg = ds4_exps_at(&Lw->gate_exps, e), wu = ds4_exps_at(&Lw->up_exps, e);
+        const ds4_mat wd = ds4_exps_at(&Lw->down_exps, e);
+        ds4_mm(m, &wg, sc->ex_x, cnt, sc->ex_g);
+        ds4_mm(m, &wu, sc->ex_x, cnt, sc->ex_u);
+        swiglu(sc->ex_g, sc->ex_u, (size_t)cnt * F, lim);
+        ds4_mm(m, &wd, sc->ex_g, cnt, sc->ex_o);
+        for (int r = 0; r < cnt; r++) {
+            float *y = sc->y + (size_t)sc->ex_rows[r] * D;
+            const float *eo = sc->ex_o + (size_t)r * D, wr = sc->ex_w[r];
+            for (int d = 0; d < D; d++) y[d] += wr * eo[d];
+        }
+    }
+}

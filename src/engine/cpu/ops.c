@@ -1,0 +1,123 @@
+/* Numeric building blocks; see ops.h. */
+#include "engine/cpu/ops.h"
+
+#include <math.h>
+
+void ds4_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float r = (float)(1.0 / sqrt(ss / n + (double)eps));
+    if (w)
+        for (int i = 0; i < n; i++) y[i] = w[i] * (x[i] * r);
+    else
+        for (int i = 0; i < n; i++) y[i] = x[i] * r;
+}
+
+/* The reference builds its frequencies in float32 (base^(2i/R) with a float
+ * exponent, then reciprocals); doing the same keeps angles bit-close. */
+void ds4_rope_freqs_main(float *omega, int n_rot, float theta) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float e = (float)(2 * i) / (float)n_rot;
+        omega[i] = 1.0f / powf(theta, e);
+    }
+}
+
+void ds4_rope_freqs_yarn(float *omega, int n_rot, float theta, float factor, double orig_ctx, float beta_fast,
+                         float beta_slow) {
+    const double two_pi = 2.0 * 3.14159265358979323846;
+    const double R = n_rot;
+    double lo = floor(R * log(orig_ctx / (beta_fast * two_pi)) / (2.0 * log((double)theta)));
+    double hi = ceil(R * log(orig_ctx / (beta_slow * two_pi)) / (2.0 * log((double)theta)));
+    if (lo < 0) lo = 0;
+    if (hi > R - 1) hi = R - 1;
+    if (lo == hi) hi += 0.001;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float e = (float)(2 * i) / (float)n_rot;
+        const float pos_freq = powf(theta, e);
+        const float extrap = 1.0f / pos_freq;
+        const float interp = 1.0f / (factor * pos_freq);
+        float ramp = ((float)i - (float)lo) / (float)(hi - lo);
+        if (ramp < 0.0f) ramp = 0.0f;
+        if (ramp > 1.0f) ramp = 1.0f;
+        const float keep = 1.0f - ramp; /* extrapolation factor */
+        omega[i] = interp * (1.0f - keep) + extrap * keep;
+    }
+}
+
+void ds4_rope(float *v, int n, int n_rot, const float *omega, int64_t pos, int inverse) {
+    float *t = v + (n - n_rot);
+    const float p = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float ang = p * omega[i];
+        const float c = (float)cos((double)ang);
+        const float s = inverse ? -(float)sin((double)ang) : (float)sin((double)ang);
+        const float a = t[2 * i], b = t[2 * i + 1];
+        t[2 * i] = a * c - b * s;
+        t[2 * i + 1] = a * s + b * c;
+    }
+}
+
+/* torch.nn.functional.softplus: linear above 20. */
+float ds4_softplus(float z) { return z > 20.0f ? z : log1pf(expf(z)); }
+
+float ds4_e4m3_round(float v) {
+    const float a = fabsf(v);
+    if (a == 0.0f || isnan(v)) return v;
+    /* Spacing 2^(e-3) for normals (e >= -6), 2^-9 for subnormals. */
+    int e;
+    frexpf(a, &e); /* a = f·2^e, f in [0.5, 1): exponent of a is e-1 */
+    int ex = e - 1;
+    if (ex < -6) ex = -6;
+    const float step = ldexpf(1.0f, ex - 3);
+    float r = rintf(a / step) * step; /* ties to even under the default rounding mode */
+    if (r > 448.0f) r = 448.0f;
+    return v < 0 ? -r : r;
+}
+
+void ds4_fp8_round_trip(float *x, int n) {
+    for (int b = 0; b < n; b += 64) {
+        const int len = n - b < 64 ? n - b : 64;
+        float amax = 0.0f;
+        for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        const float scale = exp2f(ceilf(log2f(fmaxf(amax, 1e-4f) / 448.0f)));
+        for (int i = 0; i < len; i++) {
+            float v = x[b + i] / scale;
+            if (v > 448.0f) v = 448.0f;
+            if (v < -448.0f) v = -448.0f;
+            x[b + i] = ds4_e4m3_round(v) * scale;
+        }
+    }
+}
+
+void ds4_hadamard(float *x, int n) {
+    for (int h = 1; h < n; h *= 2)
+        for (int i = 0; i < n; i += 2 * h)
+            for (int j = i; j < i + h; j++) {
+                const float a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+    const float s = 1.0f / sqrtf((float)n);
+    for (int i = 0; i < n; i++) x[i] *= s;
+}
+
+float ds4_e2m1_round(float v) {
+    float a = fabsf(v);
+    if (a > 6.0f) a = 6.0f;
+    /* Grid {0,.5,1,1.5} step .5, {2,3} step 1, {4,6} step 2; ties to even mantissa. */
+    const float step = a < 2.0f ? 0.5f : a < 4.0f ? 1.0f : 2.0f;
+    float r = rintf(a / step) * step;
+    if (r > 6.0f) r = 6.0f;
+    return v < 0 ? -r : r;
+}
+
+void ds4_fp4_round_trip(float *x, int n) {
+    for (int b = 0; b < n; b += 32) {
+        const int len = n - b < 32 ? n - b : 32;
+        float amax = 0.0f;
+        for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        if (amax == 0.0f) continue;
+        const float scale = exp2f(ceilf(log2f(amax / 6.0f)));
+        for (int i = 0; i < len; i++) x[b + i] = ds4_e2m1_round(x[b + i] / scale) * scale;
+    }
+}

@@ -1,0 +1,196 @@
+/* Engine API (engine.h) over the CPU forward pass. */
+#include "engine/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/progress.h"
+#include "engine/cpu/internal.h"
+#include "engine/cpu/ops.h"
+#include "model/tensors.h"
+
+void ds4_model_opts_default(ds4_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_threads = 0;
+    o->numerics = DS4_NUMERICS_OFFICIAL;
+    o->progress = false;
+}
+
+ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err) {
+    ds4_model_opts def;
+    if (!opts) {
+        ds4_model_opts_default(&def);
+        opts = &def;
+    }
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    ds4_model *m = ds4_xcalloc(1, sizeof *m);
+    m->file = f;
+    m->numerics = opts->numerics;
+    if (!ds4_config_from_gguf(f, &m->cfg, err) || !ds4_weights_bind(&m->cfg, f, &m->w, err)) {
+        ds4_error_prefix(err, "%s", path);
+        gguf_close(f);
+        free(m);
+        return NULL;
+    }
+    const ds4_config *c = &m->cfg;
+    m->hadamard_block = c->idx_dim < 128 ? c->idx_dim : 128;
+    if (m->numerics == DS4_NUMERICS_OFFICIAL &&
+        ((m->hadamard_block & (m->hadamard_block - 1)) || c->idx_dim % m->hadamard_block)) {
+        ds4_fail(err, "%s: official numerics need an indexer key length that is a power of two or a multiple of 128 "
+                 "(deepseek4.attention.indexer.key_length = %d)", path, c->idx_dim);
+        ds4_model_free(m);
+        return NULL;
+    }
+    m->omega_main = ds4_xmalloc(sizeof(float) * (size_t)(c->n_rot / 2));
+    m->omega_comp = ds4_xmalloc(sizeof(float) * (size_t)(c->n_rot / 2));
+    ds4_rope_freqs_main(m->omega_main, c->n_rot, c->rope_base);
+    ds4_rope_freqs_yarn(m->omega_comp, c->n_rot, c->compress_rope_base, c->rope_scale, (double)c->rope_orig_ctx,
+                        c->yarn_beta_fast, c->yarn_beta_slow);
+    m->pool = ds4_pool_create(opts->n_threads);
+    return m;
+}
+
+void ds4_model_free(ds4_model *m) {
+    if (!m) return;
+    ds4_pool_destroy(m->pool);
+    ds4_weights_free(&m->w);
+    free(m->omega_main);
+    free(m->omega_comp);
+    gguf_close(m->file);
+    free(m);
+}
+
+const gguf_file *ds4_model_gguf(const ds4_model *m) { return m->file; }
+int ds4_model_n_vocab(const ds4_model *m) { return m->cfg.n_vocab; }
+int ds4_model_n_layers(const ds4_model *m) { return m->cfg.n_layer; }
+uint64_t ds4_model_weight_bytes(const ds4_model *m) { return m->w.mapped_bytes; }
+const ds4_config *ds4_model_config(const ds4_model *m) { return &m->cfg; }
+ds4_numerics ds4_model_numerics(const ds4_model *m) { return m->numerics; }
+int ds4_model_threads(const ds4_model *m) { return m->pool ? ds4_pool_threads(m->pool) : 1; }
+
+/* ---- sessions ---- */
+
+static float *scratch(ds4_session *s, size_t n) {
+    s->scratch_bytes += n * sizeof(float);
+    return ds4_xcalloc(n ? n : 1, sizeof(float));
+}
+
+static void scratch_alloc(ds4_session *s) {
+    const ds4_config *c = &s->m->cfg;
+    ds4_scratch *sc = &s->sc;
+    const size_t S = DS4_MAX_CHUNK, N = (size_t)c->n_hc, D = (size_t)c->n_embd, HD = (size_t)c->head_dim;
+    const size_t H = (size_t)c->n_head, G = (size_t)c->n_out_group, K = (size_t)c->n_expert_used;
+    const size_t FS = (size_t)c->n_ff_exp * (size_t)(c->n_expert_shared > 1 ? c->n_expert_shared : 1);
+    sc->H = scratch(s, S * N * D);
+    sc->H2 = scratch(s, S * N * D);
+    sc->fhat = scratch(s, S * N * D);
+    sc->mix = scratch(s, S * (2 + N) * N);
+    sc->pre = scratch(s, S * N);
+    sc->post = scratch(s, S * N);
+    sc->comb = scratch(s, S * N * N);
+    sc->x = scratch(s, S * D);
+    sc->y = scratch(s, S * D);
+    sc->qa = scratch(s, S * (size_t)c->q_lora);
+    sc->q = scratch(s, S * H * HD);
+    sc->kv = scratch(s, S * HD);
+    sc->cz = scratch(s, S * 2 * HD);
+    sc->cg = scratch(s, S * 2 * HD);
+    sc->iq = scratch(s, S * (size_t)c->idx_head * (size_t)c->idx_dim);
+    sc->iw = scratch(s, S * (size_t)c->idx_head);
+    sc->iz = scratch(s, S * 2 * (size_t)c->idx_dim);
+    sc->ig = scratch(s, S * 2 * (size_t)c->idx_dim);
+    sc->o = scratch(s, S * H * HD);
+    sc->og = scratch(s, S * H / G * HD);
+    sc->lg = scratch(s, S * (size_t)c->o_lora);
+    sc->low = scratch(s, S * G * (size_t)c->o_lora);
+    sc->router = scratch(s, S * (size_t)c->n_expert);
+    sc->selw = scratch(s, S * K);
+    sc->sel = ds4_xcalloc(S * K, sizeof(int32_t));
+    sc->ex_x = scratch(s, S * K * D);
+    sc->ex_g = scratch(s, S * K * FS);
+    sc->ex_u = scratch(s, S * K * FS);
+    sc->ex_o = scratch(s, S * K * D);
+    sc->ex_rows = ds4_xcalloc(S * K, sizeof(int32_t));
+    sc->ex_w = scratch(s, S * K);
+    sc->topk = ds4_xcalloc(S * (size_t)c->idx_topk, sizeof(int32_t));
+    sc->n_topk = ds4_xcalloc(S, sizeof(int));
+    sc->logit_x = scratch(s, S * D);
+    /* Per-thread scores: a window plus the most compressed entries one query can see. */
+    int most = c->idx_topk;
+    for (int l = 0; l < c->n_layer; l++)
+        if (ds4_layer_attn(c, l) == DS4_ATTN_HCA && s->ctx / c->compress_ratio[l] > most) most = s->ctx / c->compress_ratio[l];
+    sc->thr_stride = c->n_swa + most + 16;
+    sc->thr = scratch(s, (size_t)sc->thr_stride * (size_t)ds4_model_threads(s->m));
+}
+
+static void scratch_free(ds4_scratch *sc) {
+    float *fl[] = {sc->H, sc->H2, sc->fhat, sc->mix, sc->pre, sc->post, sc->comb, sc->x, sc->y, sc->qa, sc->q,
+                   sc->kv, sc->cz, sc->cg, sc->iq, sc->iw, sc->iz, sc->ig, sc->o, sc->og, sc->lg, sc->low,
+                   sc->router, sc->selw, sc->ex_x, sc->ex_g, sc->ex_u, sc->ex_o, sc->ex_w, sc->logit_x, sc->thr};
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) free(fl[i]);
+    free(sc->sel);
+    free(sc->ex_rows);
+    free(sc->topk);
+    free(sc->n_topk);
+}
+
+ds4_session *ds4_session_create(ds4_model *m, int ctx, ds4_error *err) {
+    if (ctx < 1) {
+        ds4_fail(err, "context size %d: must be at least 1", ctx);
+        return NULL;
+    }
+    ds4_session *s = ds4_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->ctx = ctx;
+    if (!ds4_state_alloc(s, err)) {
+        ds4_state_free(s);
+        free(s);
+        return NULL;
+    }
+    scratch_alloc(s);
+    return s;
+}
+
+void ds4_session_free(ds4_session *s) {
+    if (!s) return;
+    ds4_state_free(s);
+    scratch_free(&s->sc);
+    free(s);
+}
+
+void ds4_session_reset(ds4_session *s) { ds4_state_reset(s); }
+int ds4_session_pos(const ds4_session *s) { return s->pos; }
+int ds4_session_ctx(const ds4_session *s) { return s->ctx; }
+uint64_t ds4_session_memory_bytes(const ds4_session *s) { return s->state_bytes + s->scratch_bytes; }
+
+void ds4_session_set_progress(ds4_session *s, ds4_progress_fn fn, void *user) {
+    s->progress = fn;
+    s->progress_user = user;
+}
+
+void ds4_session_set_hidden_hook(ds4_session *s, ds4_hidden_fn fn, void *user) {
+    s->hidden = fn;
+    s->hidden_user = user;
+}
+
+bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logits, bool all_logits, ds4_error *err) {
+    const int V = s->m->cfg.n_vocab;
+    if (n < 0) return ds4_fail(err, "token count %d is negative", n);
+    if ((int64_t)s->pos + n > s->ctx)
+        return ds4_fail(err, "context full: %d tokens at position %d exceed the context size %d", n, s->pos, s->ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return ds4_fail(err, "token %d (input index %d) is out of range [0, %d)", tokens[i], i, V);
+    for (int done = 0; done < n;) {
+        const int k = n - done < DS4_MAX_CHUNK ? n - done : DS4_MAX_CHUNK;
+        const bool last = done + k == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)done * V;
+        else if (logits && last) out = logits;
+        ds4_forward_chunk(s, tokens + done, k, out, all_logits);
+        done += k;
+        if (s->progress) s->progress(s->progress_user, done, n);
+    }
+    return true;
+}

@@ -1,0 +1,114 @@
+/* Binds the GGUF tensors of model/tensors.h to the forward pass's slots. */
+#include "model/weights.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/tensors.h"
+#include "quant/quant.h"
+
+static ds4_mat as_mat(const gguf_tensor *t) {
+    ds4_mat m = {t->data, t->type, (int64_t)t->ne[1], (int64_t)t->ne[0], ds4_row_bytes(t->type, t->ne[0])};
+    return m;
+}
+
+static ds4_exps as_exps(const gguf_tensor *t) {
+    ds4_exps x = {t->data, t->type, (int64_t)t->ne[1], (int64_t)t->ne[0], (int64_t)t->ne[2],
+                  ds4_row_bytes(t->type, t->ne[0])};
+    return x;
+}
+
+bool ds4_weights_bind(const ds4_config *c, const gguf_file *f, ds4_weights *w, ds4_error *err) {
+    memset(w, 0, sizeof *w);
+    if (!ds4_tensors_validate(c, f, err)) return false;
+    const int n = ds4_tensor_specs(c, NULL);
+    ds4_tensor_spec *specs = ds4_xmalloc(sizeof *specs * (size_t)n);
+    ds4_tensor_specs(c, specs);
+
+    /* One arena for every f32 table. */
+    uint64_t vec_elems = 0;
+    for (int i = 0; i < n; i++)
+        if (specs[i].cls == DS4_TC_VEC) vec_elems += specs[i].ne[0] * specs[i].ne[1];
+    w->f32_arena = ds4_xmalloc(sizeof(float) * (size_t)(vec_elems ? vec_elems : 1));
+    w->layers = ds4_xcalloc((size_t)c->n_layer, sizeof *w->layers);
+    float *arena = w->f32_arena;
+
+    for (int i = 0; i < n; i++) {
+        const ds4_tensor_spec *s = &specs[i];
+        const gguf_tensor *t = gguf_find_tensor(f, s->name);
+        w->mapped_bytes += t->nbytes;
+        const float *vec = NULL;
+        if (s->cls == DS4_TC_VEC) {
+            /* Tables are rows of ne0 values; convert row by row. */
+            const uint64_t rb = ds4_row_bytes(t->type, s->ne[0]);
+            for (uint64_t r = 0; r < s->ne[1]; r++)
+                ds4_dequantize_row(t->type, (const uint8_t *)t->data + r * rb, arena + r * s->ne[0], (int64_t)s->ne[0]);
+            vec = arena;
+            arena += s->ne[0] * s->ne[1];
+        }
+        ds4_layer_weights *L = s->layer >= 0 ? &w->layers[s->layer] : NULL;
+        switch (s->role) {
+        case DS4_T_TOKEN_EMBD: w->token_embd = as_mat(t); break;
+        case DS4_T_OUTPUT_NORM: w->output_norm = vec; break;
+        case DS4_T_OUTPUT: w->output = as_mat(t); break;
+        case DS4_T_OUT_HC_BASE: w->out_hc_base = vec; break;
+        case DS4_T_OUT_HC_FN: w->out_hc_fn = as_mat(t); break;
+        case DS4_T_OUT_HC_SCALE: w->out_hc_scale = vec; break;
+        case DS4_T_HC_ATTN_FN: L->hc_attn_fn = as_mat(t); break;
+        case DS4_T_HC_ATTN_SCALE: L->hc_attn_scale = vec; break;
+        case DS4_T_HC_ATTN_BASE: L->hc_attn_base = vec; break;
+        case DS4_T_ATTN_NORM: L->attn_norm = vec; break;
+        case DS4_T_Q_A: L->q_a = as_mat(t); break;
+        case DS4_T_Q_A_NORM: L->q_a_norm = vec; break;
+        case DS4_T_Q_B: L->q_b = as_mat(t); break;
+        case DS4_T_KV: L->kv = as_mat(t); break;
+        case DS4_T_KV_NORM: L->kv_norm = vec; break;
+        case DS4_T_SINKS: L->sinks = vec; break;
+        case DS4_T_OUT_A: L->out_a = as_mat(t); break;
+        case DS4_T_OUT_B: L->out_b = as_mat(t); break;
+        case DS4_T_COMP_APE: L->comp_ape = vec; break;
+        case DS4_T_COMP_KV: L->comp_kv = as_mat(t); break;
+        case DS4_T_COMP_GATE: L->comp_gate = as_mat(t); break;
+        case DS4_T_COMP_NORM: L->comp_norm = vec; break;
+        case DS4_T_IDX_Q_B: L->idx_q_b = as_mat(t); break;
+        case DS4_T_IDX_PROJ: L->idx_proj = as_mat(t); break;
+        case DS4_T_IDXC_APE: L->idxc_ape = vec; break;
+        case DS4_T_IDXC_KV: L->idxc_kv = as_mat(t); break;
+        case DS4_T_IDXC_GATE: L->idxc_gate = as_mat(t); break;
+        case DS4_T_IDXC_NORM: L->idxc_norm = vec; break;
+        case DS4_T_HC_FFN_FN: L->hc_ffn_fn = as_mat(t); break;
+        case DS4_T_HC_FFN_SCALE: L->hc_ffn_scale = vec; break;
+        case DS4_T_HC_FFN_BASE: L->hc_ffn_base = vec; break;
+        case DS4_T_FFN_NORM: L->ffn_norm = vec; break;
+        case DS4_T_GATE_INP: L->gate_inp = as_mat(t); break;
+        case DS4_T_EXP_BIAS: L->exp_bias = vec; break;
+        case DS4_T_TID2EID: L->tid2eid = (const int32_t *)t->data; break;
+        case DS4_T_GATE_EXPS: L->gate_exps = as_exps(t); break;
+        case DS4_T_UP_EXPS: L->up_exps = as_exps(t); break;
+        case DS4_T_DOWN_EXPS: L->down_exps = as_exps(t); break;
+        case DS4_T_GATE_SHEXP: L->gate_sh = as_mat(t); break;
+        case DS4_T_UP_SHEXP: L->up_sh = as_mat(t); break;
+        case DS4_T_DOWN_SHEXP: L->down_sh = as_mat(t); break;
+        }
+    }
+    free(specs);
+
+    /* tid2eid entries index experts: check them once here rather than per token. */
+    for (int l = 0; l < c->n_hash_layer; l++) {
+        const int32_t *tab = w->layers[l].tid2eid;
+        for (int64_t i = 0; i < (int64_t)c->n_vocab * c->n_expert_used; i++)
+            if (tab[i] < 0 || tab[i] >= c->n_expert) {
+                ds4_fail(err, "tensor blk.%d.ffn_gate_tid2eid.weight: entry [token %lld][%lld] = %d is not an expert id (< %d)",
+                         l, (long long)(i / c->n_expert_used), (long long)(i % c->n_expert_used), tab[i], c->n_expert);
+                ds4_weights_free(w);
+                return false;
+            }
+    }
+    return true;
+}
+
+void ds4_weights_free(ds4_weights *w) {
+    free(w->f32_arena);
+    free(w->layers);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Forward pass vs the trained demo oracle (300-token prompt): f32 GGUF within
+# 1e-3 of the reference logits in prefill, decode and chunked (100/1/99/100)
+# with the argmax identical at every position; the bf16 GGUF keeps every
+# argmax. Prints the loss over the prompt in both numerics modes.
+set -eu
+BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+O="$SH/oracle/demo"
+fail() { echo "FAIL: $*"; exit 1; }
+
+for recipe in f32 bf16; do
+    "$BIN" convert --hf "$O" --out "$T/demo-$recipe.gguf" --recipe $recipe --threads 2 2>"$T/log" \
+        || { cat "$T/log"; fail "convert $recipe"; }
+done
+for mode in prefill decode chunked:100,1,99,100; do
+    "$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --mode "$mode" --threads 2 \
+        --ref "$O/prefill_logits.f32" --max-diff 1e-3 --require-argmax --loss >"$T/out" 2>"$T/log" \
+        || { cat "$T/out" "$T/log"; fail "f32 $mode"; }
+    echo "f32 $mode: $(cat "$T/out" | tr '\n' ' ')"
+    "$BIN" logits -m "$T/demo-bf16.gguf" --manifest "$O/manifest.json" --mode "$mode" --threads 2 \
+        --ref "$O/prefill_logits.f32" --max-diff 0.05 --require-argmax >"$T/out" 2>"$T/log" \
+        || { cat "$T/out" "$T/log"; fail "bf16 $mode"; }
+    echo "bf16 $mode: $(cat "$T/out")"
+done
+"$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --numerics official --threads 2 \
+    --ref "$O/prefill_logits.f32" --loss >"$T/out" 2>"$T/log" || { cat "$T/out" "$T/log"; fail "official"; }
+echo "f32 official: $(cat "$T/out" | tr '\n' ' ')"
+echo ok
