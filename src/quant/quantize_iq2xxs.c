@@ -17,91 +17,131 @@
 
 #define MAP_SIZE 43692  /* codes u = sum l_j << 2j with l_j <= 2 fit below this */
 
-static int32_t *g_map;        /* u -> grid index, or -(pool offset + 1) */
-static uint16_t *g_pool;      /* neighbour lists: [count, k1, k2, ...] */
+/* Neighbour candidates are stored in chunks of 8, transposed (element j of
+ * the 8 candidates is contiguous), so the distance of 8 candidates is
+ * computed at once with vector extensions. Each lane performs exactly the
+ * scalar sequence of binary32 operations, so the result is bit-identical to
+ * evaluating the candidates one by one. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+typedef struct {
+    v8f q[8];       /* q[j][lane]: grid point element j of candidate lane */
+    uint8_t k[8];   /* grid index of each lane */
+} chunk;
+
+typedef struct { uint32_t first; uint16_t count; } nlist;
+
+static int32_t *g_map;        /* u -> grid index, or -(list + 1) */
+static nlist *g_lists;
+static chunk *g_chunks;
 static int8_t g_q[256][8];    /* quantizer grid points q_j = 2*l_j + 1 */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-typedef struct { int d2, k; } dist_entry;
-
-static int cmp_dist(const void *a, const void *b) {
-    const dist_entry *x = a, *y = b;
-    if (x->d2 != y->d2) return x->d2 < y->d2 ? -1 : 1;
-    return (x->k > y->k) - (x->k < y->k);
-}
-
-/* Neighbour lists keep the grid points at the two smallest distinct squared
- * distances from each off-grid code (ties by index), laid out by ascending u. */
-static void build_tables(void) {
-    g_map = malloc(MAP_SIZE * sizeof *g_map);
-    /* Lists are short (a handful of entries); 64 per code is a safe bound
-     * only if we grow on demand, so use a growable pool. */
-    size_t cap = 1 << 20, used = 0;
-    g_pool = malloc(cap * sizeof *g_pool);
-    if (!g_map || !g_pool) {
+static void *xalloc(void *old, size_t n) {
+    void *p = realloc(old, n);
+    if (!p) {
         fprintf(stderr, "ds4: out of memory building the IQ2_XXS search tables\n");
         abort();
     }
+    return p;
+}
+
+/* For each off-grid code u reachable by the quantizer (every level <= 2),
+ * the neighbour list holds the grid points at the two smallest distinct
+ * squared distances, ordered by distance then index (formats.md B.9). Codes
+ * with a level of 3 are never looked up and get no list. */
+static void build_tables(void) {
+    g_map = xalloc(NULL, MAP_SIZE * sizeof *g_map);
     for (int u = 0; u < MAP_SIZE; u++) g_map[u] = -1;
     for (int k = 0; k < 256; k++) {
         const uint16_t code = ds4_kgrid_2bit_256[k];
         for (int j = 0; j < 8; j++) g_q[k][j] = (int8_t)(2 * ((code >> (2 * j)) & 3) + 1);
         g_map[code] = k;
     }
-    dist_entry dist[256];
+    size_t n_lists = 0, cap_chunks = 4096, n_chunks = 0;
+    g_lists = xalloc(NULL, 6561 * sizeof *g_lists);
+    g_chunks = xalloc(NULL, cap_chunks * sizeof *g_chunks);
     for (int u = 0; u < MAP_SIZE; u++) {
         if (g_map[u] >= 0) continue;
-        int p[8];
-        for (int j = 0; j < 8; j++) p[j] = 2 * ((u >> (2 * j)) & 3) + 1;
+        int p[8], reachable = 1;
+        for (int j = 0; j < 8; j++) {
+            const int l = (u >> (2 * j)) & 3;
+            reachable &= l <= 2;
+            p[j] = 2 * l + 1;
+        }
+        if (!reachable) continue;
+        int d2[256], lo1 = 1 << 30, lo2 = 1 << 30;
         for (int k = 0; k < 256; k++) {
-            int d2 = 0;
-            for (int j = 0; j < 8; j++) d2 += (g_q[k][j] - p[j]) * (g_q[k][j] - p[j]);
-            dist[k] = (dist_entry){d2, k};
+            int d = 0;
+            for (int j = 0; j < 8; j++) d += (g_q[k][j] - p[j]) * (g_q[k][j] - p[j]);
+            d2[k] = d;
+            if (d < lo1) { lo2 = lo1; lo1 = d; }
+            else if (d > lo1 && d < lo2) lo2 = d;
         }
-        qsort(dist, 256, sizeof dist[0], cmp_dist);
-        int count = 0, shells = 1, d2 = dist[0].d2;
-        for (int i = 0; i < 256; i++) {
-            if (dist[i].d2 > d2) {
-                if (shells == 2) break;
-                d2 = dist[i].d2;
-                shells++;
+        int order[256], count = 0;
+        for (int k = 0; k < 256; k++) if (d2[k] == lo1) order[count++] = k;
+        for (int k = 0; k < 256; k++) if (d2[k] == lo2) order[count++] = k;
+        const size_t need = (size_t)(count + 7) / 8;
+        if (n_chunks + need > cap_chunks) {
+            cap_chunks *= 2;
+            g_chunks = xalloc(g_chunks, cap_chunks * sizeof *g_chunks);
+        }
+        g_lists[n_lists] = (nlist){(uint32_t)n_chunks, (uint16_t)count};
+        g_map[u] = -(int32_t)n_lists - 1;
+        n_lists++;
+        for (int i = 0; i < count; i += 8) {
+            chunk *c = &g_chunks[n_chunks++];
+            memset(c, 0, sizeof *c);
+            /* Padding lanes repeat the last candidate: equal distance at a
+             * later position, so they can never win the first-minimum scan. */
+            for (int l = 0; l < 8; l++) {
+                const int k = order[i + l < count ? i + l : count - 1];
+                c->k[l] = (uint8_t)k;
+                for (int j = 0; j < 8; j++) c->q[j][l] = (float)g_q[k][j];
             }
-            count++;
         }
-        if (used + (size_t)count + 1 > cap) {
-            cap *= 2;
-            uint16_t *np = realloc(g_pool, cap * sizeof *g_pool);
-            if (!np) {
-                fprintf(stderr, "ds4: out of memory building the IQ2_XXS search tables\n");
-                abort();
-            }
-            g_pool = np;
-        }
-        g_map[u] = -(int32_t)used - 1;
-        g_pool[used++] = (uint16_t)count;
-        for (int i = 0; i < count; i++) g_pool[used++] = (uint16_t)dist[i].k;
     }
 }
 
 /* Picks, among the neighbours of an off-grid code, the first grid point
- * minimising sum (wa*(scale*q - xv))*(scale*q - xv); writes its levels. */
-static int best_neighbour(const uint16_t *nb, const float *xv, const float *wa, float scale, int8_t *L) {
-    int best_k = nb[1];
-    float best = 0.0f;
-    for (int i = 1; i <= nb[0]; i++) {
-        const int8_t *q = g_q[nb[i]];
-        float d2 = 0.0f;
+ * minimising sum_j (wa_j*(scale*q_j - xv_j))*(scale*q_j - xv_j), summed in
+ * ascending j; writes its levels. */
+static void best_neighbour(const nlist *nl, const float *xv, const float *wa, float scale, int8_t *L) {
+    const chunk *c0 = g_chunks + nl->first;
+    const int n_chunks = (nl->count + 7) / 8;
+    /* Per lane, the first minimum over the chunks (strict <, so NaN never
+     * enters); then the smallest value over the lanes, ties to the lowest
+     * list position: together the first minimum of the whole list. */
+    v8f bestv = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+    v8i besti = {0, 1, 2, 3, 4, 5, 6, 7};
+    v8i idx = besti;
+    float d0 = 0.0f;
+    for (int i = 0; i < n_chunks; i++, idx += 8) {
+        const chunk *c = c0 + i;
+        v8f acc = {0};
         for (int j = 0; j < 8; j++) {
-            const float diff = scale * (float)q[j] - xv[j];
-            d2 += (wa[j] * diff) * diff;
+            const v8f diff = scale * c->q[j] - xv[j];
+            acc += (wa[j] * diff) * diff;
         }
-        if (i == 1 || d2 < best) {
-            best = d2;
-            best_k = nb[i];
+        if (i == 0) d0 = acc[0];
+        const v8i lt = acc < bestv;
+        bestv = (v8f)(((v8i)acc & lt) | ((v8i)bestv & ~lt));
+        besti = (idx & lt) | (besti & ~lt);
+    }
+    float best = bestv[0];
+    int bi = besti[0];
+    for (int l = 1; l < 8; l++) {
+        if (bestv[l] < best || (bestv[l] == best && besti[l] < bi)) {
+            best = bestv[l];
+            bi = besti[l];
         }
     }
-    for (int j = 0; j < 8; j++) L[j] = (int8_t)((g_q[best_k][j] - 1) / 2);
-    return best_k;
+    /* A scalar scan keeps a NaN first distance (nothing compares below it);
+     * also, if nothing is below +inf, the first candidate wins. */
+    if (isnan(d0) || !(best < INFINITY)) bi = 0;
+    const int k = c0[bi / 8].k[bi % 8];
+    for (int j = 0; j < 8; j++) L[j] = (int8_t)((g_q[k][j] - 1) / 2);
 }
 
 /* Levels of one octet for inverse scale id, snapped to the grid. */
@@ -111,7 +151,7 @@ static void octet_levels(const float *xv, const float *wa, float id, float scale
         L[j] = (int8_t)ds4_clampi(ds4_nearest(0.5f * ((id * xv[j]) - 1.0f)), 0, 2);
         u |= L[j] << (2 * j);
     }
-    if (g_map[u] < 0) best_neighbour(g_pool + (-g_map[u] - 1), xv, wa, scale, L);
+    if (g_map[u] < 0) best_neighbour(&g_lists[-g_map[u] - 1], xv, wa, scale, L);
 }
 
 static void fit_sums(const float *w, const float *xv, const int8_t *L, float *sqx, float *sq2) {
