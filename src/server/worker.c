@@ -1,0 +1,295 @@
+/* The generation worker: one at a time, in FIFO order. It picks the longest
+ * reusable state for the prompt (live tokens, live text, disk snapshot),
+ * evaluates the rest, samples, and streams the text out through srv_output.
+ * It also applies the disk cache's save policies (chat-and-api.md §4.3). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/progress.h"
+#include "sampler/sampler.h"
+#include "server/output.h"
+#include "server/server_internal.h"
+
+#define PREFILL_CHUNK 256
+
+static void live_reset(srv_state *st) {
+    ds4_session_reset(st->session);
+    st->live.n = 0;
+    st->live_text.len = 0;
+    if (st->live_text.s) st->live_text.s[0] = 0;
+    st->have_logits = false;
+}
+
+static void live_push(srv_state *st, int32_t t) {
+    ds4_tokens_push(&st->live, t);
+    size_t n;
+    const char *piece = ds4_token_piece(st->tok, t, &n);
+    srv_buf_addn(&st->live_text, piece ? piece : "", piece ? n : 0);
+}
+
+static void save_live(srv_state *st, kvc_reason why) {
+    if (!st->kv || (int)st->live.n < kvc_options(st->kv)->min_tokens) return;
+    ds4_error err = {{0}};
+    if (!kvc_save(st->kv, st->session, st->live.ids, (int)st->live.n, st->live_text.s ? st->live_text.s : "",
+                  st->live_text.len, why, &err))
+        fprintf(stderr, "ds4 serve: kv cache: not saved: %s\n", err.msg);
+}
+
+void srv_worker_save_shutdown(srv_state *st) { save_live(st, KVC_SHUTDOWN); }
+
+/* Next absolute position for a "continued" snapshot above pos, or 0. */
+static int next_continued(const srv_state *st, int pos) {
+    if (!st->kv) return 0;
+    const kvc_opts *o = kvc_options(st->kv);
+    if (o->continued_interval <= 0) return 0;
+    int step = o->continued_interval;
+    if (o->boundary_align > 0) step = (step + o->boundary_align - 1) / o->boundary_align * o->boundary_align;
+    return (pos / step + 1) * step;
+}
+
+static void tokenize_suffix(srv_state *st, const char *text, size_t len, ds4_tokens *out) {
+    ds4_error err = {{0}};
+    if (!ds4_tokenize(st->tok, text, len, true, out, &err))
+        fprintf(stderr, "ds4 serve: tokenizing a prompt suffix failed: %s\n", err.msg);
+}
+
+typedef struct plan {
+    ds4_tokens suffix;     /* tokens to evaluate */
+    int reused;            /* K */
+    const char *source;
+    int cold_at;           /* absolute position for a cold save, or 0 */
+} plan;
+
+/* Chooses what to keep of the live state (§4.1 sources 4, 6, 7, 8). */
+static void make_plan(srv_state *st, srv_job *j, plan *p) {
+    memset(p, 0, sizeof *p);
+    const ds4_tokens *T = &j->tokens;
+    size_t ln = st->live.n;
+    if (ln && ln <= T->n && !memcmp(st->live.ids, T->ids, ln * sizeof(int32_t)) && (ln < T->n || st->have_logits)) {
+        for (size_t i = ln; i < T->n; i++) ds4_tokens_push(&p->suffix, T->ids[i]);
+        p->reused = (int)ln;
+        p->source = "memory-token";
+        return;
+    }
+    size_t tl = st->live_text.len;
+    if (ln && tl < j->prompt_len && !memcmp(st->live_text.s, j->prompt, tl)) {
+        /* The suffix is tokenized on its own: BPE merges across the boundary
+         * would otherwise change the tokens already in the KV. */
+        tokenize_suffix(st, j->prompt + tl, j->prompt_len - tl, &p->suffix);
+        p->reused = (int)ln;
+        p->source = "memory-text";
+        return;
+    }
+    /* A miss: the live state is about to be replaced. */
+    save_live(st, KVC_EVICT);
+    live_reset(st);
+    if (st->kv) {
+        int32_t *toks = NULL;
+        size_t text_len = 0;
+        int n = kvc_restore(st->kv, st->session, j->prompt, j->prompt_len - 1, &toks, &text_len);
+        if (n > 0) {
+            for (int i = 0; i < n; i++) ds4_tokens_push(&st->live, toks[i]);
+            srv_buf_addn(&st->live_text, j->prompt, text_len);
+            free(toks);
+            tokenize_suffix(st, j->prompt + text_len, j->prompt_len - text_len, &p->suffix);
+            p->reused = n;
+            p->source = "disk-text";
+            return;
+        }
+    }
+    for (size_t i = 0; i < T->n; i++) ds4_tokens_push(&p->suffix, T->ids[i]);
+    p->source = "cold";
+    if (st->kv) p->cold_at = kvc_cold_length(st->kv, (int)T->n, j->user_mark);
+}
+
+/* Evaluates the plan's suffix in chunks: disconnects are noticed between
+ * chunks and snapshots are taken at their boundaries. */
+static bool prefill(srv_state *st, srv_job *j, plan *p, ds4_error *err) {
+    size_t n = p->suffix.n;
+    double t0 = ds4_now(), last_log = t0;
+    int next_cont = next_continued(st, (int)st->live.n);
+    for (size_t done = 0; done < n;) {
+        int pos = (int)st->live.n;
+        size_t take = n - done < PREFILL_CHUNK ? n - done : PREFILL_CHUNK;
+        if (p->cold_at > pos && (size_t)(p->cold_at - pos) < take) take = (size_t)(p->cold_at - pos);
+        if (next_cont > pos && (size_t)(next_cont - pos) < take) take = (size_t)(next_cont - pos);
+        bool last = done + take == n;
+        if (!ds4_session_eval(st->session, p->suffix.ids + done, (int)take, last ? st->logits : NULL, false, err)) {
+            live_reset(st); /* position unknown after a failure: start clean */
+            return false;
+        }
+        for (size_t i = 0; i < take; i++) live_push(st, p->suffix.ids[done + i]);
+        done += take;
+        st->have_logits = last;
+        pos = (int)st->live.n;
+        if (p->cold_at && pos == p->cold_at) save_live(st, KVC_COLD);
+        if (next_cont && pos == next_cont) {
+            save_live(st, KVC_CONTINUED);
+            next_cont = next_continued(st, pos);
+        }
+        double now = ds4_now();
+        if (n > PREFILL_CHUNK && (now - last_log > 2.0 || last)) {
+            fprintf(stderr, "ds4 serve: request %lu: prefill %zu/%zu tokens (%.0f tok/s)\n", j->n, done, n,
+                    (double)done / (now - t0 > 1e-9 ? now - t0 : 1e-9));
+            last_log = now;
+        }
+        if (!last && srv_job_client_gone(j)) return ds4_fail(err, "client disconnected during prefill");
+    }
+    return true;
+}
+
+static void trace(srv_state *st, srv_job *j, const plan *p, const char *out, size_t out_len, srv_finish f,
+                  const srv_usage *u) {
+    if (!st->trace) return;
+    static const char *fin[] = {"stop", "length", "tool_calls", "error"};
+    pthread_mutex_lock(&st->trace_mu);
+    fprintf(st->trace, "=== request %lu source=%s prompt=%d cached=%d completion=%d finish=%s\n--- prompt\n", j->n,
+            p->source, u->prompt, u->cached, u->completion, fin[f]);
+    fwrite(j->prompt, 1, j->prompt_len, st->trace);
+    fprintf(st->trace, "\n--- output\n");
+    fwrite(out, 1, out_len, st->trace);
+    fprintf(st->trace, "\n");
+    fflush(st->trace);
+    pthread_mutex_unlock(&st->trace_mu);
+}
+
+static void stream_write(void *user, const char *data, size_t len) { srv_stream_write(user, data, len); }
+
+static void run_job(srv_state *st, srv_job *j) {
+    srv_request *r = &j->req;
+    plan p;
+    make_plan(st, j, &p);
+    srv_usage u = {.prompt = p.reused + (int)p.suffix.n, .cached = p.reused};
+    fprintf(stderr, "ds4 serve: request %lu: %s, reusing %d of %d prompt tokens\n", j->n, p.source, p.reused,
+            u.prompt);
+    if (u.prompt >= st->cfg.ctx) {
+        srv_err e;
+        srv_errf(&e, 400, "Prompt has %d tokens, but the configured context size is %d tokens", u.prompt, st->cfg.ctx);
+        e.code = "context_length_exceeded";
+        e.n_prompt = u.prompt;
+        e.n_ctx = st->cfg.ctx;
+        srv_job_finish(j, 400, srv_error_json(r->api, r->api == SRV_API_MESSAGES, &e));
+        ds4_tokens_free(&p.suffix);
+        return;
+    }
+    srv_output *o = srv_output_new(r, &j->ids, j->stream ? stream_write : NULL, j->stream);
+    if (j->stream) srv_job_set_phase(j, JOB_STARTED); /* SSE headers go out now */
+    ds4_error err = {{0}};
+    bool ok = prefill(st, j, &p, &err);
+    ds4_tokens_free(&p.suffix);
+    if (!ok) {
+        fprintf(stderr, "ds4 serve: request %lu: prefill failed: %s\n", j->n, err.msg);
+        if (j->stream) {
+            /* headers are out: report in-band and close */
+            srv_emitter *em = srv_emitter_new(r, &j->ids, stream_write, j->stream);
+            srv_emitter_fail(em, err.msg);
+            srv_emitter_free(em);
+            srv_stream_close(j->stream);
+            srv_job_finish(j, 200, NULL);
+        } else {
+            srv_err e;
+            srv_errf(&e, 500, "prefill failed: %s", err.msg);
+            srv_job_finish(j, 500, srv_error_json(r->api, r->api == SRV_API_MESSAGES, &e));
+        }
+        srv_output_free(o);
+        return;
+    }
+    srv_output_begin(o, &u);
+
+    ds4_sampler_params sp = ds4_sampler_defaults();
+    sp.temp = r->temperature;
+    sp.top_p = r->top_p;
+    sp.min_p = r->min_p;
+    sp.top_k = r->top_k;
+    sp.seed = r->seed;
+    ds4_sampler *sampler = ds4_sampler_new(&sp, st->n_vocab);
+    ds4_detok *dt = ds4_detok_new(st->tok);
+    int room = st->cfg.ctx - (int)st->live.n;
+    int limit = r->max_tokens > 0 && r->max_tokens < room ? r->max_tokens : room;
+    srv_finish f = SRV_FINISH_STOP;
+    bool gone = false;
+    int next_cont = next_continued(st, (int)st->live.n);
+    while (!srv_output_done(o)) {
+        if (u.completion >= limit) { f = SRV_FINISH_LENGTH; break; }
+        if (srv_job_client_gone(j)) { gone = true; f = SRV_FINISH_ERROR; break; }
+        int32_t t = ds4_sampler_sample(sampler, st->logits);
+        st->have_logits = false;
+        if (t == st->eos) break; /* never evaluated into the KV */
+        u.completion++;
+        size_t len;
+        const char *txt = ds4_detok_push(dt, t, &len);
+        bool stop = srv_output_feed(o, txt, len);
+        if ((int)st->live.n + 1 > st->cfg.ctx) { f = SRV_FINISH_LENGTH; break; }
+        if (stop && srv_output_stop_string(o)) break; /* the stop string stays out of the KV */
+        /* Evaluated even when it ends the turn (a closed tool block), so the
+         * live text matches the next request's rendering of this turn. */
+        if (!ds4_session_eval(st->session, &t, 1, st->logits, false, &err)) {
+            fprintf(stderr, "ds4 serve: request %lu: decode failed: %s\n", j->n, err.msg);
+            live_reset(st);
+            f = SRV_FINISH_ERROR;
+            break;
+        }
+        live_push(st, t);
+        st->have_logits = true;
+        if (next_cont && (int)st->live.n == next_cont) {
+            if (!srv_output_done(o)) save_live(st, KVC_CONTINUED);
+            next_cont = next_continued(st, (int)st->live.n);
+        }
+    }
+    if (!gone) {
+        size_t len;
+        const char *rest = ds4_detok_flush(dt, &len);
+        if (len) srv_output_feed(o, rest, len);
+    }
+    srv_finish final = f;
+    char *body = srv_output_finish(o, f, &u, &final);
+    const ds4_chat_parsed *parsed = srv_output_parsed(o);
+    for (int i = 0; parsed && parsed->raw_dsml && i < parsed->n_calls; i++)
+        srv_dsml_memory_put(st->dsml, srv_output_call_id(o, i), parsed->raw_dsml);
+    size_t out_len;
+    const char *out = srv_output_text(o, &out_len);
+    trace(st, j, &p, out, out_len, final, &u);
+    static const char *fin[] = {"stop", "length", "tool_calls", "error"};
+    fprintf(stderr, "ds4 serve: request %lu: %s after %d tokens%s\n", j->n, fin[final], u.completion,
+            gone ? " (client disconnected)" : "");
+    if (j->stream) srv_stream_close(j->stream);
+    srv_job_finish(j, 200, body);
+    ds4_detok_free(dt);
+    ds4_sampler_free(sampler);
+    srv_output_free(o);
+}
+
+void *srv_worker_main(void *arg) {
+    srv_state *st = arg;
+    for (;;) {
+        pthread_mutex_lock(&st->qmu);
+        while (!st->head && !st->stopping) pthread_cond_wait(&st->qcv, &st->qmu);
+        srv_job *j = st->head;
+        if (j) {
+            st->head = j->next;
+            if (!st->head) st->tail = NULL;
+            st->queued--;
+            st->busy = true;
+        }
+        bool stopping = st->stopping;
+        pthread_mutex_unlock(&st->qmu);
+        if (!j) break;
+        if (stopping) {
+            srv_err e;
+            srv_errf(&e, 503, "server shutting down");
+            srv_job_finish(j, 503, srv_error_json(j->req.api, j->req.api == SRV_API_MESSAGES, &e));
+        } else if (srv_job_client_gone(j)) {
+            fprintf(stderr, "ds4 serve: request %lu: client went away while queued\n", j->n);
+            if (j->stream) srv_stream_close(j->stream);
+            srv_job_finish(j, 499, ds4_xstrdup("{}"));
+        } else {
+            run_job(st, j);
+        }
+        pthread_mutex_lock(&st->qmu);
+        st->busy = false;
+        pthread_mutex_unlock(&st->qmu);
+        srv_job_release(j);
+    }
+    return NULL;
+}
