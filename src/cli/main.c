@@ -16,6 +16,7 @@ static const command commands[] = {
     {"convert", cmd_convert, "convert an official DeepSeek V4 checkpoint to a DS4 GGUF"},
     {"tokenize", cmd_tokenize, "text -> token ids (works on vocab-only GGUFs)"},
     {"logits", cmd_logits, "evaluate tokens and write (or compare) the logits of every position"},
+    {"serve", cmd_serve, "OpenAI- and Anthropic-compatible HTTP server (chat, completions, messages, responses)"},
 };
 
 static void usage(FILE *out) {
