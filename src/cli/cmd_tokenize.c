@@ -8,6 +8,7 @@
  *   --no-special                         control-token strings are plain text
  *   --detok IDS                          the reverse: comma-separated ids -> raw text
  *   --batch FILE.jsonl [--roundtrip]     one JSON line per input line, see below
+ *   --stats                              tokenization speed on stderr (load excluded)
  *
  * Batch input lines are a JSON string, or {"text": "..."}, or {"hex": "..."}
  * for raw bytes (which may be invalid UTF-8). Each gives one output line
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/progress.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -26,7 +28,7 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: ds4 tokenize [-m MODEL] (-p TEXT | -f FILE | --batch FILE.jsonl | --detok IDS)\n"
-            "                    [--pieces] [--json] [--no-special] [--roundtrip]\n"
+            "                    [--pieces] [--json] [--no-special] [--roundtrip] [--stats]\n"
             "  -m MODEL        GGUF model or vocab-only GGUF (default: $DS4_MODEL)\n"
             "  -p TEXT         text to tokenize\n"
             "  -f FILE         read the text from FILE, byte-exact ('-' = stdin)\n"
@@ -36,7 +38,8 @@ static void usage(FILE *out) {
             "  --detok IDS     decode comma-separated ids and print the raw bytes\n"
             "  --batch FILE    JSONL input: each line a JSON string, {\"text\":...} or {\"hex\":...};\n"
             "                  prints one {\"ids\": [...]} line per input line\n"
-            "  --roundtrip     with --batch: add \"text\", the ids decoded by the streaming decoder\n");
+            "  --roundtrip     with --batch: add \"text\", the ids decoded by the streaming decoder\n"
+            "  --stats         print bytes, tokens and speed (MB/s, load excluded) to stderr\n");
 }
 
 static char *read_all(FILE *fp, size_t *len) {
@@ -262,7 +265,7 @@ static int run_detok(const ds4_tokenizer *tok, const char *list) {
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL, *batch = NULL, *detok = NULL;
-    bool pieces = false, json = false, parse_special = true, roundtrip = false;
+    bool pieces = false, json = false, parse_special = true, roundtrip = false, stats = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -278,6 +281,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--no-special")) parse_special = false;
         else if (!strcmp(a, "--roundtrip")) roundtrip = true;
+        else if (!strcmp(a, "--stats")) stats = true;
         else {
             fprintf(stderr, "ds4 tokenize: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -334,7 +338,13 @@ int cmd_tokenize(int argc, char **argv) {
             memcpy(text, prompt, len);
         }
         ds4_tokens t = {0};
-        if (!ds4_tokenize(tok, text, len, parse_special, &t, &err)) {
+        double t0 = ds4_now();
+        bool ok = ds4_tokenize(tok, text, len, parse_special, &t, &err);
+        double dt = ds4_now() - t0;
+        if (stats)
+            fprintf(stderr, "tokenized %zu bytes into %zu tokens in %.3f s (%.2f MB/s)\n", len, t.n, dt,
+                    dt > 0 ? len / dt / 1e6 : 0.0);
+        if (!ok) {
             fprintf(stderr, "ds4 tokenize: %s\n", err.msg);
             rc = 1;
         } else {

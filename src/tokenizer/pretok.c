@@ -27,12 +27,12 @@ static const char *const joyai_patterns[] = {
      * prefix + letters/marks | optional space + punctuation/symbols + line
      * ends | whitespace ending in line ends | whitespace not followed by
      * non-space | any other whitespace. */
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+"
+    ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+"
     "|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
     "| ?[\\p{P}\\p{S}]+[\\r\\n]*"
     "|[" WS "]*[\\r\\n]+"
     "|[" WS "]+(?![^" WS "])"
-    "|[" WS "]+",
+    "|[" WS "]+"),
 };
 #define N_STAGES 3
 

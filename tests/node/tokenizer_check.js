@@ -1,14 +1,16 @@
 // Compares ds4's token ids with the reference implementation (Hugging Face
 // tokenizers) on a corpus.
 //
-//   node tokenizer_check.js TOKENIZER_JSON CORPUS_JSONL DS4_OUTPUT_JSONL
+//   node tokenizer_check.js TOKENIZER_JSON CORPUS_JSONL DS4_OUTPUT_JSONL [TEXT_FILE DS4_IDS]
 //
 // CORPUS_JSONL: one {"text": ...} or {"hex": ...} per line (hex = raw bytes,
 // possibly invalid UTF-8; they reach the reference as Buffer.toString('utf8'),
 // which replaces each maximal invalid subpart by U+FFFD, the rule ds4 uses).
 // DS4_OUTPUT_JSONL: `ds4 tokenize --batch CORPUS_JSONL --roundtrip` output,
 // one {"ids": [...], "text": ...} per corpus line. Both the ids and the
-// decoded text must match exactly. Exit status 0 only when every line does.
+// decoded text must match exactly. TEXT_FILE / DS4_IDS: a whole file and
+// `ds4 tokenize -f TEXT_FILE` output (comma-separated ids), compared as one
+// text. Exit status 0 only when everything matches.
 'use strict';
 const fs = require('fs');
 const { Tokenizer } = require('tokenizers');
@@ -62,7 +64,22 @@ async function main() {
   const n = corpus.length;
   console.log(`${tokPath}: ids exact ${idOk}/${n} (${(100 * idOk / n).toFixed(2)}%), ` +
     `round-trip ${rtOk}/${n}, ${tokens} reference tokens`);
-  process.exit(idOk === n && rtOk === n ? 0 : 1);
+  let fileOk = true;
+  const [textFile, idsFile] = process.argv.slice(5);
+  if (textFile) {
+    const text = fs.readFileSync(textFile, 'utf8');
+    const t0 = Date.now();
+    const enc = await tok.encode(text, null, { addSpecialTokens: false });
+    const secs = (Date.now() - t0) / 1000;
+    const ref = Array.from(enc.getIds());
+    const got = fs.readFileSync(idsFile, 'utf8').trim().split(',').map(Number);
+    let k = 0;
+    while (k < ref.length && ref[k] === got[k]) k++;
+    fileOk = k === ref.length && got.length === ref.length;
+    console.log(`${textFile}: ${fileOk ? 'identical' : `DIFFERS at token ${k}`} (${ref.length} reference ` +
+      `tokens, ${got.length} from ds4; reference took ${secs.toFixed(2)} s)`);
+  }
+  process.exit(idOk === n && rtOk === n && fileOk ? 0 : 1);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
