@@ -40,8 +40,8 @@ static void build(void) {
     static const char *const merge_r[] = {"b", "c", "a", "b", "2", "3", "e", "e", "\xA4", "\n", " ",
                                           "\xB8", "\xAD"};
     static const char *const added[] = {"<think>", "</think>", "<\xEF\xBD\x9CUser\xEF\xBD\x9C>", "<a>"};
-    char *toks[256 + 16];
-    int32_t types[256 + 16];
+    char *toks[256 + 32];
+    int32_t types[256 + 32];
     size_t n = 0;
     for (int b = 0; b < 256; b++) {
         char s[5] = {0};
