@@ -17,6 +17,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text -> token ids (works on vocab-only GGUFs)"},
     {"logits", cmd_logits, "evaluate tokens and write (or compare) the logits of every position"},
     {"serve", cmd_serve, "OpenAI- and Anthropic-compatible HTTP server (chat, completions, messages, responses)"},
+    {"bench", cmd_bench, "benchmark memory bandwidth and matvec kernels (bench kernels)"},
 };
 
 static void usage(FILE *out) {

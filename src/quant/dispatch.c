@@ -17,6 +17,10 @@
 static ds4_vec_dot_fn g_dot[N_TYPES];
 static ds4_dot_kernel g_kern[N_TYPES];
 static const char *g_level = "scalar";
+static ds4_act_quant_fn g_q8_0, g_q8_K;
+
+static void ref_q8_0(const float *x, void *y, int64_t n) { ds4_quantize_row_q8_0(x, y, n); }
+static void ref_q8_K(const float *x, void *y, int64_t n) { ds4_quantize_row_q8_K(x, y, n); }
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* Rank of a DS4_SIMD value: levels up to that rank may be used. */
@@ -47,12 +51,23 @@ static void init(void) {
         g_dot[t] = ds4_vec_dot_ref_fn(t);
         g_kern[t] = (ds4_dot_kernel){g_dot[t], NULL, NULL};
     }
+    g_q8_0 = ref_q8_0;
+    g_q8_K = ref_q8_K;
     const int cap = level_cap(getenv("DS4_SIMD"));
+    if (cap >= 1 && ds4_simd_cpu_supports("avx2") && ds4_simd_avx2_act_quant(DS4_TYPE_Q8_K)) {
+        g_q8_0 = ds4_simd_avx2_act_quant(DS4_TYPE_Q8_0);
+        g_q8_K = ds4_simd_avx2_act_quant(DS4_TYPE_Q8_K);
+    }
     if (cap >= 1) {
         take_level("avx2", ds4_simd_avx2_kernel);
         take_level("neon", ds4_simd_neon_kernel);
     }
     if (cap >= 2) take_level("avx512", ds4_simd_avx512_kernel);
+}
+
+ds4_act_quant_fn ds4_act_quant_for(uint32_t act_type) {
+    pthread_once(&g_once, init);
+    return act_type == DS4_TYPE_Q8_0 ? g_q8_0 : act_type == DS4_TYPE_Q8_K ? g_q8_K : NULL;
 }
 
 ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type) {

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "base/fp16.h"
 #include "quant/iq2xxs_tables.h"
 #include "quant/quant.h"
 
@@ -258,6 +259,100 @@ static float dot_iq2_xxs(int64_t n, const void *wv, const void *yv) {
     return hsum_ps(acc);
 }
 
+/* ---- activation quantizers (bit-identical to ds4_quantize_row_q8_0/_q8_K) ---- */
+
+static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+static inline float hmax_ps(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* 16 int32 (two registers, in order) -> 16 int8 with saturation, in order. */
+static inline __m128i pack16(__m256i a, __m256i b) {
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+/* C roundf (half away from zero), exact: trunc, then step away from zero
+ * when the dropped fraction is at least one half. */
+static inline __m256 roundf_ps(__m256 v) {
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 up = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+static void quant_q8_0(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t b = 0; b < n / QK8_0; b++, x += QK8_0) {
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
+        const float amax = hmax_ps(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = ds4_f32_to_f16(d);
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(roundf_ps(_mm256_mul_ps(v[i], vid)));
+        _mm_storeu_si128((__m128i *)y[b].qs, pack16(q[0], q[1]));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), pack16(q[2], q[3]));
+    }
+}
+
+static void quant_q8_K(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m256 m0 = _mm256_setzero_ps(), m1 = m0;
+        for (int i = 0; i < QK_K; i += 16) {
+            m0 = _mm256_max_ps(m0, abs_ps(_mm256_loadu_ps(x + i)));
+            m1 = _mm256_max_ps(m1, abs_ps(_mm256_loadu_ps(x + i + 8)));
+        }
+        const float amax = hmax_ps(_mm256_max_ps(m0, m1));
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        /* The first element with the largest |x| sets the sign (B.5). */
+        int first = 0;
+        const __m256 va = _mm256_set1_ps(amax);
+        for (int i = 0; i < QK_K; i += 8) {
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + i)), va, _CMP_EQ_OQ));
+            if (mask) {
+                first = i + __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[first];
+        const __m256 vis = _mm256_set1_ps(iscale);
+        const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+        for (int g = 0; g < QK_K / 16; g++) {
+            __m256i a = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(vis, _mm256_loadu_ps(x + 16 * g)),
+                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i c = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(vis, _mm256_loadu_ps(x + 16 * g + 8)),
+                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            a = _mm256_max_epi32(_mm256_min_epi32(a, hi), lo);
+            c = _mm256_max_epi32(_mm256_min_epi32(c, hi), lo);
+            __m256i s = _mm256_add_epi32(a, c);
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            s4 = _mm_hadd_epi32(s4, s4);
+            s4 = _mm_hadd_epi32(s4, s4);
+            y[b].bsums[g] = (int16_t)_mm_cvtsi128_si32(s4);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), pack16(a, c));
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+ds4_act_quant_fn ds4_simd_avx2_act_quant(uint32_t act_type) {
+    if (act_type == DS4_TYPE_Q8_0) return quant_q8_0;
+    if (act_type == DS4_TYPE_Q8_K) return quant_q8_K;
+    return NULL;
+}
+
 /* ---- tables and getter ---- */
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -305,6 +400,11 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     (void)type;
     (void)k;
     return false;
+}
+
+ds4_act_quant_fn ds4_simd_avx2_act_quant(uint32_t act_type) {
+    (void)act_type;
+    return NULL;
 }
 
 #endif

@@ -100,7 +100,7 @@ static void mm_task(void *p, int64_t task, int thread_index) {
 /* ---- activation preparation ---- */
 
 typedef struct {
-    uint32_t type;
+    ds4_act_quant_fn quant;
     ds4_dot_kernel k;
     const float *X;
     int64_t cols;
@@ -112,7 +112,7 @@ static void qa_task(void *p, int64_t t, int thread_index) {
     (void)thread_index;
     const qa_ctx *c = p;
     uint8_t *dst = c->k.act_prep ? c->std + (size_t)t * c->std_bytes : c->act + (size_t)t * c->act_bytes;
-    ds4_quantize_act(c->type, c->X + t * c->cols, dst, c->cols);
+    c->quant(c->X + t * c->cols, dst, c->cols);
     if (c->k.act_prep) c->k.act_prep(c->cols, dst, c->act + (size_t)t * c->act_bytes);
 }
 
@@ -134,7 +134,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
         c.act_bytes = (size_t)cols * sizeof(float);
         c.act = (const uint8_t *)X;
     } else {
-        qa_ctx q = {type, k, X, cols, round64((size_t)ds4_row_bytes(at, (uint64_t)cols)), 0, NULL, NULL};
+        qa_ctx q = {ds4_act_quant_for(at), k, X, cols, round64((size_t)ds4_row_bytes(at, (uint64_t)cols)), 0, NULL, NULL};
         q.act_bytes = k.act_prep ? round64(k.act_bytes(cols)) : q.std_bytes;
         q.act = ds4_quant_scratch(0, q.act_bytes * (size_t)n_tok);
         if (k.act_prep) q.std = ds4_quant_scratch(1, q.std_bytes * (size_t)n_tok);

@@ -33,6 +33,15 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
+/* Activation quantizer into a standard activation block row (Q8_0 or
+ * Q8_K); output bit-identical to ds4_quantize_row_q8_0/_q8_K. NULL when the
+ * level has none for that activation type. */
+typedef void (*ds4_act_quant_fn)(const float *x, void *dst, int64_t n);
+ds4_act_quant_fn ds4_simd_avx2_act_quant(uint32_t act_type);
+/* The quantizer the dispatcher picked for an activation type (dispatch.c):
+ * the fastest available, the scalar one otherwise; NULL for F32. */
+ds4_act_quant_fn ds4_act_quant_for(uint32_t act_type);
+
 /* The kernel the dispatcher picked for a weight type (dispatch.c); dot is
  * NULL for types without kernels. */
 ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type);

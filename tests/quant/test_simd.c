@@ -306,3 +306,32 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     free(X);
     free(Y);
 }
+
+/* The fast activation quantizers give exactly the reference bytes: random
+ * rows at many scales, rows with exact .5 ties (roundf and round-half-even
+ * differ there), repeated maxima of both signs, zero blocks. */
+Test(simd, activation_quantizers_bit_identical) {
+    const int64_t n = 4096;
+    float *x = malloc(sizeof(float) * n);
+    void *want = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, n)), *got = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, n));
+    for (int trial = 0; trial < 40; trial++) {
+        double scale = pow(10.0, irange(-30, 30));
+        for (int64_t i = 0; i < n; i++) {
+            switch (trial % 4) {
+            case 0: x[i] = (float)((unif() * 2 - 1) * scale); break;
+            case 1: x[i] = (float)irange(-254, 254) * 0.5f; break;          /* halves: ties */
+            case 2: x[i] = (float)(irange(0, 1) ? 127 : -127) * (float)(unif() < 0.1); break;
+            default: x[i] = (i / 256) % 3 == 0 ? 0.0f : (float)((unif() * 2 - 1) * scale); break;
+            }
+        }
+        ds4_quantize_row_q8_K(x, want, n);
+        ds4_act_quant_for(DS4_TYPE_Q8_K)(x, got, n);
+        cr_assert(!memcmp(want, got, ds4_row_bytes(DS4_TYPE_Q8_K, n)), "Q8_K trial %d", trial);
+        ds4_quantize_row_q8_0(x, want, n);
+        ds4_act_quant_for(DS4_TYPE_Q8_0)(x, got, n);
+        cr_assert(!memcmp(want, got, ds4_row_bytes(DS4_TYPE_Q8_0, n)), "Q8_0 trial %d", trial);
+    }
+    free(x);
+    free(want);
+    free(got);
+}

@@ -1,0 +1,236 @@
+/* `ds4 bench kernels`: matvec throughput per weight type at the DeepSeek V4
+ * Flash shapes, with the weights resident in DRAM.
+ *
+ * A matvec over a matrix that sits in cache measures the kernel, not the
+ * memory system; decode reads each weight once per token from DRAM. So each
+ * type gets a weight pool larger than the last-level cache (default 1.5x
+ * LLC, at least 512 MiB), viewed as many distinct matrices of the shape at
+ * hand, and successive calls cycle through them. Throughput is weight bytes
+ * per second and its fraction of the triad bandwidth measured in the same
+ * run with the same number of threads. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/fp16.h"
+#include "base/progress.h"
+#include "bench/bench.h"
+#include "quant/quant.h"
+
+typedef struct { int64_t rows, cols; const char *what; } shape;
+
+static const shape flash_shapes[] = {
+    {4096, 4096, "4096x4096"},
+    {2048, 4096, "2048x4096 (expert gate/up)"},
+    {4096, 2048, "4096x2048 (expert down)"},
+    {1024, 32768, "1024x32768"},
+};
+
+static const uint32_t all_types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0,
+                                     DS4_TYPE_Q4_K, DS4_TYPE_Q2_K, DS4_TYPE_IQ2_XXS};
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static uint64_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static float unit(void) { return (float)((double)(rnd() >> 40) / 16777216.0 * 2.0 - 1.0); }
+
+/* Valid blocks with random contents: float types hold values in [-1, 1],
+ * quantized types random quants with small finite scales. */
+static void fill_template(uint32_t type, uint8_t *t, size_t bytes) {
+    if (type == DS4_TYPE_F32) {
+        for (size_t i = 0; i < bytes / 4; i++) ((float *)t)[i] = unit();
+        return;
+    }
+    if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) {
+        for (size_t i = 0; i < bytes / 2; i++)
+            ((uint16_t *)t)[i] = type == DS4_TYPE_F16 ? ds4_f32_to_f16(unit()) : ds4_f32_to_bf16(unit());
+        return;
+    }
+    for (size_t i = 0; i < bytes; i++) t[i] = (uint8_t)rnd();
+    const size_t bb = ds4_type_block_bytes(type);
+    const uint16_t d = ds4_f32_to_f16(0.01f), dmin = ds4_f32_to_f16(0.002f);
+    for (size_t off = 0; off + bb <= bytes; off += bb) {
+        uint8_t *b = t + off;
+        switch (type) {
+        case DS4_TYPE_Q8_0: ((block_q8_0 *)b)->d = d; break;
+        case DS4_TYPE_Q2_K: ((block_q2_K *)b)->d = d; ((block_q2_K *)b)->dmin = dmin; break;
+        case DS4_TYPE_Q4_K: ((block_q4_K *)b)->d = d; ((block_q4_K *)b)->dmin = dmin; break;
+        case DS4_TYPE_IQ2_XXS: ((block_iq2_xxs *)b)->d = d; break;
+        default: break;
+        }
+    }
+}
+
+typedef struct { uint8_t *p; size_t bytes; const uint8_t *tpl; size_t tpl_bytes, per_task; } fill_ctx;
+
+static void fill_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    const fill_ctx *f = p;
+    size_t off = (size_t)task * f->per_task, end = off + f->per_task < f->bytes ? off + f->per_task : f->bytes;
+    while (off < end) {
+        size_t k = end - off < f->tpl_bytes ? end - off : f->tpl_bytes;
+        memcpy(f->p + off, f->tpl, k);
+        off += k;
+    }
+}
+
+/* One measurement point: repeated timed runs of calls cycling through the
+ * pool's matrices. Returns GB/s statistics and the median time per call. */
+static ds4_bench_stat measure(uint32_t type, const uint8_t *pool_mem, size_t pool_bytes, const shape *s,
+                              const float *x, float *y, ds4_pool *pool, const ds4_bench_kernels_opts *o,
+                              double *us_per_call) {
+    const size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)s->cols) * (size_t)s->rows;
+    const size_t copies = pool_bytes / mat;
+    size_t next = 0;
+    /* Warm-up: one pass over every matrix (page tables, kernel tables). */
+    for (size_t i = 0; i < copies; i++) ds4_matvec(type, pool_mem + i * mat, s->rows, s->cols, x, y, pool);
+    double *gbs = calloc((size_t)o->reps, sizeof(double)), *us = calloc((size_t)o->reps, sizeof(double));
+    for (int r = 0; r < o->reps; r++) {
+        long calls = 0;
+        double t0 = ds4_now(), dt;
+        do {
+            ds4_matvec(type, pool_mem + next * mat, s->rows, s->cols, x, y, pool);
+            next = (next + 1) % copies;
+            calls++;
+            dt = ds4_now() - t0;
+        } while (dt < o->min_seconds || calls < (long)copies);
+        gbs[r] = (double)calls * (double)mat / dt / 1e9;
+        us[r] = dt / (double)calls * 1e6;
+    }
+    ds4_bench_stat st = ds4_bench_stat_of(gbs, o->reps);
+    ds4_bench_stat ust = ds4_bench_stat_of(us, o->reps);
+    *us_per_call = ust.median;
+    free(gbs);
+    free(us);
+    return st;
+}
+
+static bool type_selected(const char *list, uint32_t type) {
+    if (!list) return true;
+    const char *name = ds4_type_name(type);
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && !strncasecmp(p, name, n)) return true;
+        p += n + (e ? 1 : 0);
+    }
+    return false;
+}
+
+int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
+    if (o->types) {
+        for (const char *p = o->types; *p;) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            char name[32];
+            uint32_t t;
+            snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
+            if (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t)) {
+                fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
+                return 2;
+            }
+            p += n + (e ? 1 : 0);
+        }
+    }
+    shape one = {o->rows, o->cols, NULL};
+    char one_name[64];
+    const shape *shapes = flash_shapes;
+    size_t n_shapes = sizeof flash_shapes / sizeof *flash_shapes;
+    if (o->rows > 0) {
+        snprintf(one_name, sizeof one_name, "%lldx%lld", (long long)o->rows, (long long)o->cols);
+        one.what = one_name;
+        shapes = &one;
+        n_shapes = 1;
+    }
+    for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++)
+        for (size_t si = 0; si < n_shapes; si++)
+            if (type_selected(o->types, all_types[ti]) && ds4_row_bytes(all_types[ti], (uint64_t)shapes[si].cols) == 0) {
+                fprintf(stderr, "ds4 bench kernels: %lld columns is not a whole number of %s blocks\n",
+                        (long long)shapes[si].cols, ds4_type_name(all_types[ti]));
+                return 2;
+            }
+    const int nthr[2] = {1, o->threads};
+    const int n_counts = o->threads > 1 ? 2 : 1;
+    ds4_pool *pools[2] = {ds4_pool_create(1), n_counts > 1 ? ds4_pool_create(o->threads) : NULL};
+
+    bool capped = false;
+    size_t triad_bytes = o->triad_bytes ? o->triad_bytes : ds4_triad_default_array_bytes(&capped);
+    ds4_bench_stat triad[2] = {{0, 0}, {0, 0}};
+    for (int i = 0; i < n_counts; i++)
+        if (!ds4_bench_triad(pools[i], triad_bytes, o->reps, &triad[i])) return 1;
+
+    size_t llc = ds4_llc_bytes();
+    size_t pool_bytes = o->pool_bytes ? o->pool_bytes : llc + llc / 2;
+    if (pool_bytes < (512u << 20)) pool_bytes = 512u << 20;
+    char b1[32], b2[32], b3[32];
+    if (o->csv) {
+        fprintf(out, "type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call\n");
+    } else {
+        fprintf(out, "ds4 bench kernels: simd %s, LLC %s, weights cycled over %s per type\n", ds4_simd_level(),
+                ds4_format_bytes((double)llc, b1, sizeof b1), ds4_format_bytes((double)pool_bytes, b2, sizeof b2));
+        fprintf(out, "triad (3 arrays of %s%s):", ds4_format_bytes((double)triad_bytes, b3, sizeof b3),
+                capped ? ", capped by available memory" : "");
+        for (int i = 0; i < n_counts; i++)
+            fprintf(out, "  %d thread%s %.1f GB/s (median %.1f)", nthr[i], nthr[i] > 1 ? "s" : "", triad[i].best,
+                    triad[i].median);
+        fprintf(out, "\n\n%-8s %-28s %3s %10s %10s %7s %7s %10s\n", "type", "shape (rows x cols)", "thr", "GB/s best",
+                "GB/s med", "frac", "fracmed", "us/call");
+    }
+    int64_t max_cols = 32768, max_rows = 4096;
+    if (o->rows > 0) {
+        max_cols = o->cols;
+        max_rows = o->rows;
+    }
+    float *x = malloc(sizeof(float) * (size_t)max_cols), *y = malloc(sizeof(float) * (size_t)max_rows);
+    for (int64_t i = 0; i < max_cols; i++) x[i] = unit();
+    int status = 0;
+    for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
+        const uint32_t type = all_types[ti];
+        if (!type_selected(o->types, type)) continue;
+        /* The pool holds at least one matrix of every shape. */
+        size_t type_pool = pool_bytes;
+        for (size_t si = 0; si < n_shapes; si++) {
+            size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)shapes[si].cols) * (size_t)shapes[si].rows;
+            if (mat > type_pool) type_pool = mat;
+        }
+        uint8_t *mem = ds4_bench_alloc(type_pool);
+        if (!mem) {
+            fprintf(stderr, "ds4 bench kernels: cannot allocate %zu bytes of weights\n", pool_bytes);
+            status = 1;
+            break;
+        }
+        const size_t tpl_bytes = (size_t)ds4_type_block_bytes(type) * 4096;
+        uint8_t *tpl = malloc(tpl_bytes);
+        fill_template(type, tpl, tpl_bytes);
+        fill_ctx fc = {mem, type_pool, tpl, tpl_bytes, 0};
+        const int nt = ds4_pool_threads(pools[n_counts - 1]);
+        fc.per_task = ((type_pool / (size_t)nt + tpl_bytes - 1) / tpl_bytes) * tpl_bytes;
+        ds4_pool_run(pools[n_counts - 1], fill_task, &fc, nt);
+        free(tpl);
+        for (size_t si = 0; si < n_shapes; si++) {
+            for (int i = 0; i < n_counts; i++) {
+                double us;
+                ds4_bench_stat g = measure(type, mem, type_pool, &shapes[si], x, y, pools[i], o, &us);
+                const double fb = g.best / triad[i].best, fm = g.median / triad[i].median;
+                if (o->csv)
+                    fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f\n", ds4_type_name(type),
+                            (long long)shapes[si].rows, (long long)shapes[si].cols, nthr[i], g.best, g.median,
+                            triad[i].best, triad[i].median, fb, fm, us);
+                else
+                    fprintf(out, "%-8s %-28s %3d %10.2f %10.2f %7.2f %7.2f %10.1f\n", ds4_type_name(type),
+                            shapes[si].what, nthr[i], g.best, g.median, fb, fm, us);
+                fflush(out);
+            }
+        }
+        free(mem);
+    }
+    free(x);
+    free(y);
+    for (int i = 0; i < 2; i++) ds4_pool_destroy(pools[i]);
+    return status;
+}

@@ -1,0 +1,135 @@
+/* STREAM-style triad on arrays much larger than the last-level cache. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/progress.h"
+#include "bench/bench.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+ds4_bench_stat ds4_bench_stat_of(double *s, int n) {
+    ds4_bench_stat r = {0, 0};
+    if (n <= 0) return r;
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    r.best = s[n - 1];
+    r.median = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    return r;
+}
+
+size_t ds4_llc_bytes(void) {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0) return (size_t)l3;
+#endif
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0) return (size_t)l2;
+#endif
+    return 0;
+}
+
+size_t ds4_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "MemAvailable:", 13)) {
+            kb = (size_t)strtoull(line + 13, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb * 1024;
+}
+
+size_t ds4_triad_default_array_bytes(bool *capped) {
+    size_t llc = ds4_llc_bytes();
+    if (llc == 0) llc = 64u << 20;
+    size_t want = llc * 8 / 3 + 1;
+    size_t avail = ds4_mem_available();
+    *capped = false;
+    if (avail && want * 3 > avail / 4) {
+        want = avail / 12;
+        *capped = true;
+    }
+    return (want + 4095) & ~(size_t)4095;
+}
+
+void *ds4_bench_alloc(size_t bytes) {
+    const size_t huge = 2u << 20;
+    bytes = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+typedef struct {
+    double *a;
+    const double *b, *c;
+    size_t n, per_task;
+    double s;
+} triad_ctx;
+
+static void triad_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    const triad_ctx *t = p;
+    size_t i0 = (size_t)task * t->per_task, i1 = i0 + t->per_task < t->n ? i0 + t->per_task : t->n;
+    double *restrict a = t->a;
+    const double *restrict b = t->b, *restrict c = t->c;
+    const double s = t->s;
+    for (size_t i = i0; i < i1; i++) a[i] = b[i] + s * c[i];
+}
+
+typedef struct { double *a, *b, *c; size_t n, per_task; } init_ctx;
+
+/* First touch from the thread that will stream the slice (NUMA placement). */
+static void init_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    const init_ctx *t = p;
+    size_t i0 = (size_t)task * t->per_task, i1 = i0 + t->per_task < t->n ? i0 + t->per_task : t->n;
+    for (size_t i = i0; i < i1; i++) {
+        t->a[i] = 0.0;
+        t->b[i] = 1.0;
+        t->c[i] = 2.0;
+    }
+}
+
+bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs) {
+    const size_t n = array_bytes / sizeof(double);
+    double *a = ds4_bench_alloc(n * sizeof(double)), *b = ds4_bench_alloc(n * sizeof(double)),
+           *c = ds4_bench_alloc(n * sizeof(double));
+    if (!a || !b || !c) {
+        fprintf(stderr, "ds4 bench: cannot allocate 3 x %zu bytes for the triad\n", n * sizeof(double));
+        free(a);
+        free(b);
+        free(c);
+        return false;
+    }
+    const int nt = ds4_pool_threads(pool);
+    /* One slice per thread, as STREAM's static OpenMP schedule does. */
+    const size_t per = (n + (size_t)nt - 1) / (size_t)nt;
+    init_ctx ic = {a, b, c, n, per};
+    ds4_pool_run(pool, init_task, &ic, nt);
+    triad_ctx tc = {a, b, c, n, per, 3.0};
+    double *samples = calloc((size_t)reps, sizeof(double));
+    ds4_pool_run(pool, triad_task, &tc, nt); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = ds4_now();
+        ds4_pool_run(pool, triad_task, &tc, nt);
+        double dt = ds4_now() - t0;
+        samples[r] = 3.0 * (double)n * sizeof(double) / dt / 1e9;
+    }
+    *gbs = ds4_bench_stat_of(samples, reps);
+    free(samples);
+    free(a);
+    free(b);
+    free(c);
+    return true;
+}

@@ -1,0 +1,108 @@
+/* ds4 bench: memory bandwidth and kernel throughput.
+ *   ds4 bench kernels [--threads N] [--csv] [--types T1,T2] [--reps R]
+ *                     [--seconds S] [--pool-mb M] [--triad-mb M] [--shape RxC] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/pool.h"
+#include "bench/bench.h"
+#include "cli/commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ds4 bench kernels [options]\n\n"
+            "Matvec throughput per weight type at the DeepSeek V4 Flash shapes with DRAM-resident\n"
+            "weights, as GB/s of weights and as a fraction of a STREAM triad measured in the same run.\n\n"
+            "  --threads N     thread count for the multi-thread rows (default: all CPUs)\n"
+            "  --csv           machine-readable output\n"
+            "  --types LIST    comma-separated types (default: F32,F16,BF16,Q8_0,Q4_K,Q2_K,IQ2_XXS)\n"
+            "  --reps R        timed repetitions per point, best and median reported (default 5)\n"
+            "  --seconds S     minimum seconds per repetition (default 0.2)\n"
+            "  --pool-mb M     weight MiB per type cycled through (default 1.5x the LLC, >= 512)\n"
+            "  --triad-mb M    MiB per triad array (default: 3 arrays = 8x the LLC)\n"
+            "  --shape RxC     one matrix shape instead of the Flash shapes (with a small --pool-mb\n"
+            "                  this measures the kernel in cache)\n");
+}
+
+static bool parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < lo || x > hi) {
+        fprintf(stderr, "ds4 bench: %s needs an integer in [%ld, %ld]\n", opt, lo, hi);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static int bench_kernels(int argc, char **argv) {
+    ds4_bench_kernels_opts o = {ds4_cpu_count(), false, 5, 0.2, 0, 0, NULL, 0, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--csv")) {
+            o.csv = true;
+        } else if (!strcmp(a, "--threads")) {
+            if (!parse_long(a, v, 1, 1024, &x)) return 2;
+            o.threads = (int)x;
+            i++;
+        } else if (!strcmp(a, "--reps")) {
+            if (!parse_long(a, v, 1, 1000, &x)) return 2;
+            o.reps = (int)x;
+            i++;
+        } else if (!strcmp(a, "--seconds")) {
+            char *end;
+            double s = v ? strtod(v, &end) : 0;
+            if (!v || *end || !(s > 0 && s <= 60)) {
+                fprintf(stderr, "ds4 bench: --seconds needs a number in (0, 60]\n");
+                return 2;
+            }
+            o.min_seconds = s;
+            i++;
+        } else if (!strcmp(a, "--pool-mb")) {
+            if (!parse_long(a, v, 1, 1 << 20, &x)) return 2;
+            o.pool_bytes = (size_t)x << 20;
+            i++;
+        } else if (!strcmp(a, "--triad-mb")) {
+            if (!parse_long(a, v, 1, 1 << 20, &x)) return 2;
+            o.triad_bytes = (size_t)x << 20;
+            i++;
+        } else if (!strcmp(a, "--shape")) {
+            long long r, c;
+            char tail;
+            if (!v || sscanf(v, "%lldx%lld%c", &r, &c, &tail) != 2 || r < 1 || c < 1 || r > (1 << 20) || c > (1 << 20)) {
+                fprintf(stderr, "ds4 bench: --shape needs ROWSxCOLS, e.g. 4096x4096\n");
+                return 2;
+            }
+            o.rows = r;
+            o.cols = c;
+            i++;
+        } else if (!strcmp(a, "--types")) {
+            if (!v) {
+                fprintf(stderr, "ds4 bench: --types needs a list\n");
+                return 2;
+            }
+            o.types = v;
+            i++;
+        } else {
+            fprintf(stderr, "ds4 bench kernels: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return ds4_bench_kernels(&o, stdout);
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# ds4 bench kernels runs end to end on small sizes: CSV header, one row per
+# type x thread count with positive throughput, a fraction of the same-run
+# triad, and bad options rejected with a message.
+set -eu
+out="$DS4_TMP/bench.csv"
+"$DS4_BIN" bench kernels --csv --types Q8_0,IQ2_XXS,F16 --shape 64x512 --pool-mb 4 --triad-mb 8 \
+    --reps 2 --seconds 0.01 --threads 2 >"$out"
+head -1 "$out" | grep -q '^type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call$'
+[ "$(wc -l <"$out")" -eq 7 ]
+for t in Q8_0 IQ2_XXS F16; do
+    for thr in 1 2; do
+        grep -q "^$t,64,512,$thr," "$out" || { echo "missing $t threads $thr"; cat "$out"; exit 1; }
+    done
+done
+# Every throughput and triad figure is a positive number.
+awk -F, 'NR > 1 && !($5 > 0 && $6 > 0 && $7 > 0 && $9 > 0) { print "bad row: " $0; bad = 1 } END { exit bad }' "$out"
+# The table form names the triad and the SIMD level.
+"$DS4_BIN" bench kernels --types Q8_0 --shape 16x256 --pool-mb 1 --triad-mb 4 --reps 1 --seconds 0.01 \
+    --threads 1 | grep -q '^triad'
+if "$DS4_BIN" bench kernels --types Q9_9 2>"$DS4_TMP/err"; then echo "accepted a bad type"; exit 1; fi
+grep -q "Q9_9" "$DS4_TMP/err"
+if "$DS4_BIN" bench kernels --threads 0 2>"$DS4_TMP/err"; then echo "accepted --threads 0"; exit 1; fi
+if "$DS4_BIN" bench kernels --types Q4_K --shape 8x100 2>"$DS4_TMP/err"; then echo "accepted 100 columns for Q4_K"; exit 1; fi
+grep -q "100 columns" "$DS4_TMP/err"
+echo ok
