@@ -165,8 +165,11 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
         if (!ds4_bench_triad(pools[i], triad_bytes, o->reps, &triad[i])) return 1;
 
     size_t llc = ds4_llc_bytes();
-    size_t pool_bytes = o->pool_bytes ? o->pool_bytes : llc + llc / 2;
-    if (pool_bytes < (512u << 20)) pool_bytes = 512u << 20;
+    size_t pool_bytes = o->pool_bytes;
+    if (!pool_bytes) {
+        pool_bytes = llc + llc / 2;
+        if (pool_bytes < (512u << 20)) pool_bytes = 512u << 20;
+    }
     char b1[32], b2[32], b3[32];
     if (o->csv) {
         fprintf(out, "type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call\n");
