@@ -53,6 +53,18 @@ static void print_escaped(FILE *out, const char *p, uint64_t len, uint64_t max) 
     if (n < len) fprintf(out, "...(%" PRIu64 " bytes)", len);
 }
 
+/* Shortest decimal that reads back as the same value (1e-06, not
+ * 9.99999997e-07, for a FLOAT32 epsilon). */
+static void print_float(FILE *out, double d, bool is_f32) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (is_f32 ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d) break;
+    }
+    if (strchr(buf, 'e') && d == floor(d) && fabs(d) < 1e15) snprintf(buf, sizeof buf, "%.0f", d); /* 10, not 1e+01 */
+    fputs(buf, out);
+}
+
 static void print_val(FILE *out, gguf_val v, const opts *o);
 
 static void print_array(FILE *out, gguf_val v, const opts *o) {
@@ -79,7 +91,7 @@ static void print_val(FILE *out, gguf_val v, const opts *o) {
     if (v.type == GGUF_VT_BOOL) fputs(v.ptr[0] ? "true" : "false", out);
     else if (gguf_val_u64(v, &u)) fprintf(out, "%" PRIu64, u);
     else if (gguf_val_i64(v, &s)) fprintf(out, "%" PRId64, s);
-    else if (gguf_val_f64(v, &d)) fprintf(out, v.type == GGUF_VT_FLOAT32 ? "%.9g" : "%.17g", d);
+    else if (gguf_val_f64(v, &d)) print_float(out, d, v.type == GGUF_VT_FLOAT32);
     else if (gguf_val_str(v, &str)) print_escaped(out, str.ptr, str.len, o->all ? UINT64_MAX : o->max_chars);
     else if (v.type == GGUF_VT_ARRAY) print_array(out, v, o);
 }
