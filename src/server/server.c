@@ -191,11 +191,11 @@ static void handle_generation(srv_state *st, srv_api api, const srv_http_req *re
     else st->head = j;
     st->tail = j;
     st->queued++;
-    pthread_cond_signal(&st->qcv);
-    pthread_mutex_unlock(&st->qmu);
     static const char *names[] = {"chat", "completions", "messages", "responses"};
     fprintf(stderr, "ds4 serve: request %lu (%s%s, %zu prompt tokens) queued at position %d\n", j->n, names[api],
             j->req.stream ? ", stream" : "", j->tokens.n, position);
+    pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
 
     /* Streams answer once the worker starts on them; other requests when done. */
     pthread_mutex_lock(&j->mu);

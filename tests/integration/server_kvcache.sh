@@ -1,0 +1,71 @@
+#!/bin/sh
+# ds4 serve's disk KV cache: a request sharing a long prefix with an earlier
+# one is served from a snapshot after a restart, with the same greedy output
+# as without the cache; a corrupted snapshot is rejected and removed; the
+# space budget evicts the least recently used files.
+set -eu
+BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+. tests/integration/lib/server_common.sh
+trap cleanup_server EXIT
+demo_model
+fail() { echo "FAIL: $*"; exit 1; }
+
+# body FILE USER_TEXT: a chat request with a ~480-token system prompt
+body() {
+    node -e '
+const fs = require("fs");
+const sys = fs.readFileSync(process.argv[1], "utf8").slice(0, 1500);
+fs.writeFileSync(process.argv[2], JSON.stringify({model: "deepseek-chat", temperature: 0, max_tokens: 24,
+  messages: [{role: "system", content: sys}, {role: "user", content: process.argv[3]}]}));
+' "$SH/data/tinyshakespeare.txt" "$1" "$2"
+}
+content() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(r.choices[0].message.content)' "$1"; }
+post() { curl -sf "$URL/v1/chat/completions" -H 'Content-Type: application/json' --data-binary @"$1" -o "$2" || fail "request $1"; }
+
+body "$T/r1.json" "First question"
+body "$T/r2.json" "Second question"
+KV="--kv-disk-dir $T/kv --kv-cache-min-tokens 64"
+
+# reference: no cache
+start_server "$T/a.log" --ctx 4096
+post "$T/r2.json" "$T/ref.json"
+stop_server || fail "server a exit"
+grep -q "request 1: cold" "$T/a.log" || fail "reference was not a cold prefill"
+
+# first run with the cache: the shared prefix (BOS + system) is saved cold
+start_server "$T/b.log" --ctx 4096 $KV
+post "$T/r1.json" "$T/out1.json"
+stop_server || fail "server b exit"
+grep -q "kv cache: saved [0-9a-f]*\.kv (cold, " "$T/b.log" || { cat "$T/b.log"; fail "no cold save"; }
+grep -q "kv cache: saved [0-9a-f]*\.kv (shutdown, " "$T/b.log" || { cat "$T/b.log"; fail "no shutdown save"; }
+[ -z "$(ls "$T/kv" | grep -v '\.kv$')" ] || fail "stray files in the cache dir: $(ls "$T/kv")"
+
+# after a restart the second request starts from the snapshot
+start_server "$T/c.log" --ctx 4096 $KV
+post "$T/r2.json" "$T/out2.json"
+stop_server || fail "server c exit"
+grep -q "kv cache: hit " "$T/c.log" || { cat "$T/c.log"; fail "no cache hit logged"; }
+grep -q "request 1: disk-text, reusing [1-9][0-9]* of " "$T/c.log" || { cat "$T/c.log"; fail "not served from disk"; }
+[ "$(content "$T/out2.json")" = "$(content "$T/ref.json")" ] || fail "output with the cache differs: '$(content "$T/out2.json")' vs '$(content "$T/ref.json")'"
+
+# a corrupted snapshot is detected (checksum), deleted, and the request still served cold
+for f in "$T"/kv/*.kv; do
+    size=$(wc -c <"$f")
+    printf 'X' | dd of="$f" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+done
+start_server "$T/d.log" --ctx 4096 $KV --kv-cache-cold-max-tokens 0
+post "$T/r2.json" "$T/out3.json"
+stop_server || fail "server d exit"
+grep -q "checksum mismatch" "$T/d.log" || { cat "$T/d.log"; fail "corruption not detected"; }
+grep -q "request 1: cold" "$T/d.log" || fail "corrupt snapshot was used"
+[ "$(content "$T/out3.json")" = "$(content "$T/ref.json")" ] || fail "output after rejecting the corrupt file differs"
+
+# budget: 1 MiB holds two ~0.35 MiB snapshots; older ones are evicted
+rm -rf "$T/kv"
+start_server "$T/e.log" --ctx 4096 $KV --kv-disk-space-mb 1
+for u in one two three four; do body "$T/rb.json" "question $u"; post "$T/rb.json" "$T/ob.json"; done
+stop_server || fail "server e exit"
+grep -q "kv cache: evicting " "$T/e.log" || { cat "$T/e.log"; fail "nothing evicted"; }
+total=$(cat "$T"/kv/*.kv | wc -c)
+[ "$total" -le 1048576 ] || fail "cache dir holds $total bytes, over the 1 MiB budget"
+echo ok
