@@ -64,6 +64,7 @@ typedef struct {
     double *err2, *ref2;   /* per thread */
     float **scratch;       /* per thread, cols floats */
     int64_t *bad;          /* per thread: first non-finite flat index in the chunk, or -1 */
+    uint64_t *overflow;    /* per thread: values beyond the F16 range (F16 targets) */
 } chunk_job;
 
 static void decode_task(void *p, int64_t task, int th) {
@@ -78,6 +79,8 @@ static void decode_task(void *p, int64_t task, int th) {
             break;
         }
     if (!j->quantize) return;
+    if (j->type == DS4_TYPE_F16)
+        for (int64_t i = a * cols; i < b * cols; i++) j->overflow[th] += fabsf(j->f[i]) > 65504.0f;
     for (int64_t r = a; r < b; r++) {
         const float *x = j->f + r * cols;
         uint8_t *q = j->q + (size_t)r * j->qrow;
@@ -130,6 +133,7 @@ typedef struct {
     double err2[256], ref2[256];
     float *scratch[256];
     int64_t bad[256];
+    uint64_t overflow[256];
 } conv;
 
 static bool grow(void **buf, size_t *cap, size_t need, const char *what, ds4_error *err) {
@@ -159,7 +163,8 @@ static bool matrix_pass(conv *cv, const ds4_plan_tensor *t, const ds4_st_matrix 
         int64_t nr = m->rows - r0 < chunk_rows ? m->rows - r0 : chunk_rows;
         if (!ds4_st_matrix_read(m, r0, nr, cv->raw, err)) return false;
         chunk_job j = {m, cv->raw, r0, nr, cv->f, cv->q, t->type, qrow, imp, cv->energy, quantize,
-                       quantize && cv->o->report, 0, 0, cv->err2, cv->ref2, cv->scratch, cv->bad};
+                       quantize && cv->o->report, 0, 0, cv->err2, cv->ref2, cv->scratch, cv->bad,
+                       cv->overflow};
         int64_t tasks = cv->n_threads * 4;
         j.rows_per_task = (nr + tasks - 1) / tasks;
         for (int i = 0; i < cv->n_threads; i++) cv->bad[i] = -1;
@@ -205,6 +210,7 @@ static bool convert_tensor(conv *cv, const ds4_st_set *s, const ds4_plan_tensor 
     }
     double te2 = 0, tr2 = 0, emin = INFINITY, emax = 0;
     bool quantized = t->type != DS4_TYPE_F32;
+    memset(cv->overflow, 0, sizeof cv->overflow);
     for (int e = 0; e < t->n_src; e++) {
         ds4_st_matrix m;
         if (!ds4_st_matrix_init(&m, s, t->src[e], t->scale[e], err)) return false;
@@ -241,6 +247,11 @@ static bool convert_tensor(conv *cv, const ds4_st_set *s, const ds4_plan_tensor 
             if (t->n_src > 1) fprintf(rep, "report: %s expert %d %s rel_rmse %.6f\n", t->name, e, ds4_type_name(t->type), rel);
         }
     }
+    uint64_t over = 0;
+    for (int i = 0; i < cv->n_threads; i++) over += cv->overflow[i];
+    if (over)
+        fprintf(rep, "warning: %s: %llu values exceed the F16 range and became infinite (use --recipe f32/bf16)\n",
+                t->name, (unsigned long long)over);
     if (cv->o->report && quantized) {
         double rel = tr2 > 0 ? sqrt(te2 / tr2) : 0;
         if (t->n_src > 1)
