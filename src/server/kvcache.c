@@ -135,7 +135,7 @@ static bool index_file(kvc *c, const char *name, kvc_entry *out, ds4_error *err)
     }
     if (!ok) { free(text); return false; }
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", name);
+    snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof out->name - 1), name);
     out->text = text;
     out->text_len = h.text_bytes;
     out->n_tokens = h.n_tokens;
