@@ -173,6 +173,47 @@ static float dot_iq2_xxs(int64_t n, const void *wv, const void *av) {
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* ---- Q2_K x Q8_K ----
+ * The whole 64-byte quant array is one register; shift j yields the 2-bit
+ * quants of elements 128h + 32j + l (h = byte / 32, l = byte % 32), paired
+ * with two 32-byte runs of activations. maddubs gives int16 pair sums; the
+ * per-16 scale multiplier comes from one vpermb of the scale nibbles. */
+static __m512i q2k_sc_ctrl[4];
+
+static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
+    const block_q2_K *x = wv;
+    const block_q8_K *y = yv;
+    const int64_t nb = n / QK_K;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const float dall = y[b].d * f16(x[b].d);
+        const float dmin = y[b].d * f16(x[b].dmin);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const __m512i scl = _mm512_zextsi128_si512(_mm_and_si128(sc8, m4));
+        const __m512i q2 = _mm512_loadu_si512(x[b].qs);
+        const int8_t *q8 = y[b].qs;
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+        for (int j = 0; j < 4; j += 2) {
+            __m512i qa = _mm512_and_si512(_mm512_srli_epi16(q2, 2 * j), m3);
+            __m512i qb = _mm512_and_si512(_mm512_srli_epi16(q2, 2 * j + 2), m3);
+            __m512i ya = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q8 + 32 * j))),
+                                            _mm256_loadu_si256((const __m256i *)(q8 + 128 + 32 * j)), 1);
+            __m512i yb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q8 + 32 * j + 32))),
+                                            _mm256_loadu_si256((const __m256i *)(q8 + 160 + 32 * j)), 1);
+            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, ya), _mm512_permutexvar_epi8(q2k_sc_ctrl[j], scl)));
+            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, yb), _mm512_permutexvar_epi8(q2k_sc_ctrl[j + 1], scl)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(dall), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), accm);
+    }
+    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm));
+}
+
 /* ---- tables and getter ---- */
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -203,6 +244,14 @@ static void init_tables(void) {
     memcpy(&iq2_idx_ctrl, idx, 64);
     memcpy(&iq2_sw_ctrl, sw, 64);
     memcpy(&iq2_ms_ctrl, ms, 64);
+    for (int j = 0; j < 4; j++) {
+        uint8_t c[64];
+        for (int k = 0; k < 32; k++) {
+            c[2 * k] = (uint8_t)(8 * (k / 16) + 2 * j + ((k % 16) >= 8)); /* sub-block of int16 lane k */
+            c[2 * k + 1] = 16;                                          /* a zero byte of the scale register */
+        }
+        memcpy(&q2k_sc_ctrl[j], c, 64);
+    }
 }
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
@@ -212,6 +261,7 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     switch (type) {
     case DS4_TYPE_F32: k->dot = dot_f32; return true;
     case DS4_TYPE_F16: k->dot = dot_f16; return true;
+    case DS4_TYPE_Q2_K: k->dot = dot_q2_K; return true;
     case DS4_TYPE_IQ2_XXS:
         k->dot = dot_iq2_xxs;
         k->act_bytes = iq2_act_bytes;
