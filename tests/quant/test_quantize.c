@@ -5,6 +5,8 @@
  * no-imatrix fallback behaves. */
 #include "quant_testdata.h"
 
+#include <time.h>
+
 #include "base/pool.h"
 
 TestSuite(quantize);
@@ -138,4 +140,37 @@ Test(quantize, degenerate_blocks) {
             }
         }
     }
+}
+
+/* Conversion speed: quantizes a slice of an expert-shaped matrix (2048
+ * columns) on one thread and reports the time extrapolated to a whole
+ * 4096 x 2048 expert. The bound is loose (it only catches pathological
+ * regressions on a loaded machine); the log line is the measurement. */
+Test(quantize, throughput_per_expert) {
+    const bool light = getenv("DS4_TEST_LIGHT") != NULL;
+    const int rows = light ? 16 : 256, cols = 2048;
+    uint64_t s = 11;
+    float *src = malloc(sizeof(float) * rows * cols), *imp = malloc(sizeof(float) * cols);
+    for (int i = 0; i < rows * cols; i++) src[i] = qt_gauss(&s) * 0.02f;
+    for (int i = 0; i < cols; i++) imp[i] = (float)qt_uniform(&s) + 0.05f;
+    uint8_t *dst = malloc((size_t)ds4_row_bytes(DS4_TYPE_Q8_0, cols) * rows);
+    ds4_quantize_rows(DS4_TYPE_IQ2_XXS, src, dst, 1, cols, imp, NULL, NULL); /* builds the tables */
+    const uint32_t types[] = {DS4_TYPE_Q8_0, DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
+    for (size_t t = 0; t < 4; t++) {
+        for (int w = 0; w < 2; w++) {
+            if (types[t] == DS4_TYPE_Q8_0 && w) continue;
+            struct timespec a, b;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+            cr_assert(ds4_quantize_rows(types[t], src, dst, rows, cols, w ? imp : NULL, NULL, NULL));
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+            const double sec = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+            const double expert = sec * 4096.0 / rows;
+            cr_log_info("quantize %-8s imatrix=%d: %.3f s CPU per 4096x2048 expert (1 thread)", ds4_type_name(types[t]), w,
+                        expert);
+            if (!light) cr_expect_lt(expert, 30.0, "%s quantization is pathologically slow", ds4_type_name(types[t]));
+        }
+    }
+    free(dst);
+    free(src);
+    free(imp);
 }
