@@ -8,75 +8,101 @@
 #include "base/fp16.h"
 #include "quant/quant_internal.h"
 
-/* Error term of KQX: w*|e| (mode abs) or w*(e*e). */
-static inline float kqx_err(float w, float e, bool use_abs) { return use_abs ? w * fabsf(e) : w * (e * e); }
+/* KQX (B.6) for 8 independent sub-blocks at once: lane b of every vector is
+ * sub-block b. Each lane performs exactly the scalar algorithm (same binary32
+ * operations in the same order; the data-dependent branches become per-lane
+ * selects), so the results are bit-identical to running it 8 times, and the
+ * sequential sums of different sub-blocks overlap instead of waiting on each
+ * other's latency.
+ *
+ * The scalar algorithm: fit x ~ scale*L + lo with L in [0, nmax], lo <= 0;
+ * start from nmax/(hi-lo), then try nstep+1 candidate scales around it,
+ * refitting (scale, lo) by weighted least squares and keeping a candidate
+ * when its error is smaller. qkx3 differs from qkx2 only in its degenerate
+ * test (hi <= lo instead of hi == lo).
+ *
+ * x and w hold 8 sub-blocks of n values (x[b*n + i]); L receives the levels
+ * the same way; scale[b] and the_min[b] the fitted scale and -lo. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
-/* KQX (B.6): fits x ~ scale*L + lo with L in [0, nmax] and lo <= 0, trying
- * nstep+1 candidate scales around nmax/(hi-lo) and refitting (scale, lo) by
- * weighted least squares. qkx3 differs only in its degenerate test. */
-static float kqx(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+static inline v8f sel(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
+
+/* nearest() of quant_internal.h, lane-wise. */
+static inline v8i nearest8(v8f v) { return ((v8i)(v + 12582912.0f) & 0x007fffff) - 0x00400000; }
+
+static inline v8i clamp8(v8i l, int hi) {
+    l &= ~(l >> 31);              /* negative -> 0 */
+    const v8i over = l > hi;
+    return (l & ~over) | (hi & over);
+}
+
+static inline v8f kqx_err8(v8f w, v8f e, bool use_abs) {
+    return use_abs ? w * (v8f)((v8i)e & 0x7fffffff) : w * (e * e);
+}
+
+static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
                  float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
-    float lo = x[0], hi = x[0];
-    float sw = w[0];
-    float sx = sw * x[0];
+    v8f X[32], W[32], Lf[32], A[32];
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < 8; b++) {
+            X[i][b] = x[b * n + i];
+            W[i][b] = w[b * n + i];
+        }
+    v8f lo = X[0], hi = X[0];
+    v8f sw = W[0];
+    v8f sx = sw * X[0];
     for (int i = 1; i < n; i++) {
-        if (x[i] < lo) lo = x[i];
-        if (x[i] > hi) hi = x[i];
-        sw += w[i];
-        sx += w[i] * x[i];
+        lo = sel(X[i] < lo, X[i], lo);
+        hi = sel(X[i] > hi, X[i], hi);
+        sw += W[i];
+        sx += W[i] * X[i];
     }
-    if (lo > 0) lo = 0;
-    if (qkx3 ? hi <= lo : hi == lo) {
-        memset(L, 0, (size_t)n);
-        *the_min = -lo;
-        return 0.0f;
-    }
-    float is = (float)nmax / (hi - lo);
-    float sc = 1.0f / is;
-    float best = 0.0f;
+    const v8f zero = {0};
+    lo = sel(lo > 0, zero, lo);
+    const v8i degenerate = qkx3 ? hi <= lo : hi == lo;
+    const v8f lo0 = lo;
+    const v8f fnmax = zero + (float)nmax;
+    v8f is = fnmax / (hi - lo);
+    v8f sc = 1.0f / is;
+    v8f best = zero;
     for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)ds4_clampi(ds4_nearest(is * (x[i] - lo)), 0, nmax);
-        const float e = (sc * (float)L[i] + lo) - x[i];
-        best += kqx_err(w[i], e, use_abs);
+        Lf[i] = __builtin_convertvector(clamp8(nearest8(is * (X[i] - lo)), nmax), v8f);
+        best += kqx_err8(W[i], (sc * Lf[i] + lo) - X[i], use_abs);
     }
-    if (nstep < 1) {
-        *the_min = -lo;
-        return sc;
-    }
-    uint8_t A[32];
-    for (int s = 0; s <= nstep; s++) {
-        /* lo may have been replaced by an accepted candidate (B.6). */
-        const float isc = (rmin + rdelta * (float)s + (float)nmax) / (hi - lo);
-        float sl = 0.0f, sl2 = 0.0f, sxl = 0.0f;
+    for (int s = 0; nstep >= 1 && s <= nstep; s++) {
+        /* lo is the current value, which an accepted candidate may have replaced. */
+        const v8f isc = (rmin + rdelta * (float)s + (float)nmax) / (hi - lo);
+        v8f sl = zero, sl2 = zero, sxl = zero;
         for (int i = 0; i < n; i++) {
-            const float v = isc * (x[i] - lo);
-            /* "not > 0" also catches NaN when hi - lo became 0. */
-            A[i] = v > 0 ? (uint8_t)ds4_nearest(v < (float)nmax ? v : (float)nmax) : 0;
-            const float wa = w[i] * (float)A[i];
+            const v8f v = isc * (X[i] - lo);
+            /* v > 0 ? nearest(min(v, nmax)) : 0 -- "not > 0" includes NaN. */
+            const v8i a = nearest8(sel(v < fnmax, v, fnmax)) & (v > 0);
+            A[i] = __builtin_convertvector(a, v8f);
+            const v8f wa = W[i] * A[i];
             sl += wa;
-            sl2 += wa * (float)A[i];
-            sxl += wa * x[i];
+            sl2 += wa * A[i];
+            sxl += wa * X[i];
         }
-        const float D = sw * sl2 - sl * sl;
-        if (D > 0) {
-            float a = (sw * sxl - sx * sl) / D;
-            float b = (sl2 * sx - sl * sxl) / D;
-            if (b > 0) {
-                b = 0;
-                a = sxl / sl2;
-            }
-            float e2 = 0.0f;
-            for (int i = 0; i < n; i++) e2 += kqx_err(w[i], (a * (float)A[i] + b) - x[i], use_abs);
-            if (e2 < best) {
-                memcpy(L, A, (size_t)n);
-                best = e2;
-                sc = a;
-                lo = b;
-            }
-        }
+        const v8f D = sw * sl2 - sl * sl;
+        v8f ca = (sw * sxl - sx * sl) / D;
+        v8f cb = (sl2 * sx - sl * sxl) / D;
+        const v8i bpos = cb > 0;
+        ca = sel(bpos, sxl / sl2, ca);
+        cb = sel(bpos, zero, cb);
+        v8f e2 = zero;
+        for (int i = 0; i < n; i++) e2 += kqx_err8(W[i], (ca * A[i] + cb) - X[i], use_abs);
+        const v8i take = (D > 0) & (e2 < best);
+        for (int i = 0; i < n; i++) Lf[i] = sel(take, A[i], Lf[i]);
+        best = sel(take, e2, best);
+        sc = sel(take, ca, sc);
+        lo = sel(take, cb, lo);
     }
-    *the_min = -lo;
-    return sc;
+    for (int b = 0; b < 8; b++) {
+        scale[b] = degenerate[b] ? 0.0f : sc[b];
+        the_min[b] = degenerate[b] ? -lo0[b] : -lo[b];
+        for (int i = 0; i < n; i++) L[b * n + i] = degenerate[b] ? 0 : (uint8_t)Lf[i][b];
+    }
 }
 
 /* QP (B.6): symmetric fit x ~ scale*L, L in [0, nmax] (negative x give
@@ -168,11 +194,12 @@ static void requant_q2_K(const float *x, const block_q2_K *y, uint8_t *L) {
 
 static void q2_K_ref_block(const float *x, block_q2_K *y) {
     uint8_t L[QK_K];
-    float scales[16], mins[16], w[16];
+    float scales[16], mins[16], w[QK_K];
     float max_scale = 0.0f, max_min = 0.0f;
+    for (int i = 0; i < QK_K; i++) w[i] = fabsf(x[i]);
+    for (int h = 0; h < 2; h++)
+        kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h, -0.5f, 0.1f, 15, true, false);
     for (int j = 0; j < 16; j++) {
-        for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
-        scales[j] = kqx(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true, false);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -198,19 +225,17 @@ static void q2_K_ref_block(const float *x, block_q2_K *y) {
 
 static void q2_K_impl_block(const float *x, const float *qw, block_q2_K *y) {
     uint8_t L[QK_K], Ls[16], Lm[16];
-    float scales[16], mins[16], sw[16], w[16];
+    float scales[16], mins[16], sw[16], w[QK_K];
     float sumx2 = 0.0f;
     for (int i = 0; i < QK_K; i++) sumx2 += x[i] * x[i];
     const float sigma2 = sumx2 / 256.0f;
     for (int j = 0; j < 16; j++) {
         sw[j] = 0.0f;
-        for (int l = 0; l < 16; l++) {
-            const float v = x[16 * j + l];
-            w[l] = qw[16 * j + l] * sqrtf(sigma2 + v * v);
-        }
-        for (int l = 0; l < 16; l++) sw[j] += w[l];
-        scales[j] = kqx(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.9f, 0.05f, 36, false, true);
+        for (int l = 16 * j; l < 16 * j + 16; l++) w[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+        for (int l = 16 * j; l < 16 * j + 16; l++) sw[j] += w[l];
     }
+    for (int h = 0; h < 2; h++)
+        kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h, -0.9f, 0.05f, 36, false, true);
     const float dm = ds4_make_qp_quants(16, 15, scales, Ls, sw);
     const float mm = ds4_make_qp_quants(16, 15, mins, Lm, sw);
     y->d = ds4_f32_to_f16(dm);
@@ -257,15 +282,17 @@ static void requant_pack_q4_K(const float *x, block_q4_K *y, uint8_t *L) {
 
 static void q4_K_ref_block(const float *x, block_q4_K *y) {
     uint8_t L[QK_K], ls[8], lm[8];
-    float scales[8], mins[8], w[32];
+    float scales[8], mins[8], w[QK_K];
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
         float s2 = 0.0f;
         for (int l = 0; l < 32; l++) s2 += xs[l] * xs[l];
         const float av = sqrtf(s2 / 32.0f);
-        for (int l = 0; l < 32; l++) w[l] = av + fabsf(xs[l]);
-        scales[j] = kqx(32, 15, xs, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20, false, false);
+        for (int l = 0; l < 32; l++) w[32 * j + l] = av + fabsf(xs[l]);
+    }
+    kqx8(32, 15, x, w, L, scales, mins, -1.0f, 0.1f, 20, false, false);
+    for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -285,18 +312,17 @@ static void q4_K_ref_block(const float *x, block_q4_K *y) {
 
 static void q4_K_impl_block(const float *x, const float *qw, block_q4_K *y) {
     uint8_t L[QK_K], Ls[8], Lm[8];
-    float scales[8], mins[8], sw[8], w[32];
+    float scales[8], mins[8], sw[8], w[QK_K];
     float sumx2 = 0.0f;
     for (int i = 0; i < QK_K; i++) sumx2 += x[i] * x[i];
     const float sigma2 = (2.0f * sumx2) / 256.0f;
     for (int j = 0; j < 8; j++) {
-        const float *xs = x + 32 * j;
-        for (int l = 0; l < 32; l++) w[l] = qw[32 * j + l] * sqrtf(sigma2 + xs[l] * xs[l]);
+        for (int l = 32 * j; l < 32 * j + 32; l++) w[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
         float s = 0.0f;
-        for (int l = 0; l < 32; l++) s += w[l];
+        for (int l = 32 * j; l < 32 * j + 32; l++) s += w[l];
         sw[j] = s;
-        scales[j] = kqx(32, 15, xs, w, L + 32 * j, &mins[j], -0.9f, 0.05f, 36, false, true);
     }
+    kqx8(32, 15, x, w, L, scales, mins, -0.9f, 0.05f, 36, false, true);
     const float d_block = ds4_make_qp_quants(8, 63, scales, Ls, sw);
     const float m_block = ds4_make_qp_quants(8, 63, mins, Lm, sw);
     pack_q4_K_scales(Ls, Lm, y->scales);
