@@ -151,8 +151,6 @@ static bool matrix_pass(conv *cv, const ds4_plan_tensor *t, const ds4_st_matrix 
     int64_t cols = m->cols;
     int64_t chunk_rows = (int64_t)(cv->chunk_floats / (size_t)cols);
     if (chunk_rows < 1) chunk_rows = 1;
-    if (!quantize && chunk_rows < m->rows && (uint64_t)m->rows * (uint64_t)cols <= 4 * (uint64_t)cv->chunk_floats)
-        chunk_rows = m->rows;
     if (chunk_rows > m->rows) chunk_rows = m->rows;
     size_t qrow = quantize ? (size_t)ds4_row_bytes(t->type, (uint64_t)cols) : 0;
     if (!grow((void **)&cv->raw, &cv->raw_cap, (size_t)chunk_rows * m->raw_row_bytes, "the read buffer", err) ||
