@@ -67,6 +67,9 @@ $(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libds4.a
 $(BUILD)/unit-tests-asan: $(ATEST_OBJ) $(BUILD)/libds4-asan.a
 	$(CC) $(CFLAGS_ALL) $(ASAN) -o $@ $(ATEST_OBJ) $(BUILD)/libds4-asan.a -lcriterion $(LIBS)
 
+# The CLI also looks for the embedded demo model in the source tree.
+$(BUILD)/obj/src/cli/cli_common.o $(BUILD)/asan/src/cli/cli_common.o: EXTRA_CFLAGS += -DDS4_SOURCE_DIR='"$(CURDIR)"'
+
 deps:
 	@sh tools/deps.sh
 
