@@ -1,0 +1,97 @@
+/* Numeric building blocks of the forward pass against values worked out
+ * from architecture.md (§4 RoPE/YaRN, §13 rounding steps). */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "engine/cpu/ops.h"
+
+Test(ops, yarn_frequencies_match_the_tiny_worked_example) {
+    /* §14: R = 16, theta_c = 160000, f = 16, L0 = 65536, beta 32/1 -> lo = 3, hi = 7. */
+    const float want[8] = {1.0f, .2236068f, .05f, .01118034f, .0019140625f, 2.9697778e-4f, 3.7109375e-5f, 1.7469281e-6f};
+    float w[8];
+    ds4_rope_freqs_yarn(w, 16, 160000.0f, 16.0f, 65536.0, 32.0f, 1.0f);
+    for (int i = 0; i < 8; i++) cr_assert(fabsf(w[i] - want[i]) <= 1e-6f * want[i] + 1e-12f, "omega[%d] = %.9g, want %.9g", i, w[i], want[i]);
+    const float main_want[8] = {1, .31623f, .1f, .031623f, .01f, .0031623f, .001f, .00031623f};
+    ds4_rope_freqs_main(w, 16, 10000.0f);
+    for (int i = 0; i < 8; i++) cr_assert(fabsf(w[i] - main_want[i]) <= 2e-5f * main_want[i], "main omega[%d] = %g", i, w[i]);
+}
+
+Test(ops, rope_rotates_only_the_tail_and_inverse_undoes_it) {
+    float v[12], orig[12], om[2] = {0.7f, 0.01f};
+    for (int i = 0; i < 12; i++) orig[i] = v[i] = (float)(i + 1) * 0.25f;
+    ds4_rope(v, 12, 4, om, 5, 0);
+    for (int i = 0; i < 8; i++) cr_assert_eq(v[i], orig[i]);
+    /* first pair rotated by 3.5 rad */
+    cr_assert(fabsf(v[8] - (orig[8] * cosf(3.5f) - orig[9] * sinf(3.5f))) < 1e-6f);
+    cr_assert(fabsf(v[9] - (orig[8] * sinf(3.5f) + orig[9] * cosf(3.5f))) < 1e-6f);
+    ds4_rope(v, 12, 4, om, 5, 1);
+    for (int i = 0; i < 12; i++) cr_assert(fabsf(v[i] - orig[i]) < 1e-6f, "channel %d", i);
+}
+
+Test(ops, rmsnorm_weighted_and_unweighted) {
+    float x[4] = {1, -2, 3, -4}, y[4], w[4] = {1, 2, 3, 4};
+    ds4_rmsnorm(y, x, NULL, 4, 0.0f);
+    const float r = 1.0f / sqrtf(7.5f);
+    for (int i = 0; i < 4; i++) cr_assert(fabsf(y[i] - x[i] * r) < 1e-6f);
+    ds4_rmsnorm(y, x, w, 4, 0.0f);
+    for (int i = 0; i < 4; i++) cr_assert(fabsf(y[i] - w[i] * x[i] * r) < 1e-6f);
+}
+
+Test(ops, e4m3_rounding) {
+    cr_assert_eq(ds4_e4m3_round(1.0f), 1.0f);
+    cr_assert_eq(ds4_e4m3_round(1.0625f), 1.0f);   /* tie between 1 and 1.125 -> even */
+    cr_assert_eq(ds4_e4m3_round(1.1875f), 1.25f);  /* tie between 1.125 and 1.25 -> even */
+    cr_assert_eq(ds4_e4m3_round(-3.3f), -3.25f);
+    cr_assert_eq(ds4_e4m3_round(448.0f), 448.0f);
+    cr_assert_eq(ds4_e4m3_round(0.0029296875f), 0.00390625f); /* 1.5 * 2^-9: subnormal grid 2^-9 -> tie to 2^-8 */
+    cr_assert_eq(ds4_e4m3_round(3.0f * 0.001953125f), 3.0f * 0.001953125f);
+    cr_assert_eq(ds4_e4m3_round(0.0009765625f), 0.0f); /* 2^-10: tie between 0 and 2^-9 -> 0 */
+}
+
+Test(ops, e2m1_rounding) {
+    const float in[] = {0.2f, 0.25f, 0.3f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 5.5f, 7.0f, -2.6f};
+    const float out[] = {0.0f, 0.0f, 0.5f, 1.0f, 1.0f, 2.0f, 2.0f, 4.0f, 4.0f, 6.0f, 6.0f, -3.0f};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        cr_assert_eq(ds4_e2m1_round(in[i]), out[i], "e2m1(%g) = %g, want %g", in[i], ds4_e2m1_round(in[i]), out[i]);
+}
+
+Test(ops, fp8_and_fp4_round_trips_are_idempotent_and_close) {
+    float x[100], y[100];
+    for (int i = 0; i < 100; i++) x[i] = sinf((float)i * 1.7f) * (1.0f + (float)i);
+    for (int i = 0; i < 100; i++) y[i] = x[i];
+    ds4_fp8_round_trip(y, 100);
+    for (int i = 0; i < 100; i++) cr_assert(fabsf(y[i] - x[i]) <= fabsf(x[i]) * 0.0625f + 0.02f, "fp8 %d", i);
+    float z[100];
+    for (int i = 0; i < 100; i++) z[i] = y[i];
+    ds4_fp8_round_trip(z, 100);
+    for (int i = 0; i < 100; i++) cr_assert_eq(z[i], y[i]);
+    for (int i = 0; i < 100; i++) y[i] = x[i];
+    ds4_fp4_round_trip(y, 100);
+    for (int b = 0; b < 100; b += 32) {
+        float amax = 0;
+        for (int i = b; i < b + 32 && i < 100; i++) amax = fmaxf(amax, fabsf(x[i]));
+        for (int i = b; i < b + 32 && i < 100; i++) cr_assert(fabsf(y[i] - x[i]) <= amax / 6.0f * 2.0f, "fp4 %d", i);
+    }
+}
+
+Test(ops, hadamard_is_orthonormal) {
+    float x[128], y[128];
+    double n0 = 0, n1 = 0;
+    for (int i = 0; i < 128; i++) n0 += (x[i] = y[i] = cosf((float)i * 0.37f) + 0.1f * (float)i);
+    n0 = 0;
+    for (int i = 0; i < 128; i++) n0 += (double)x[i] * x[i];
+    ds4_hadamard(y, 128);
+    for (int i = 0; i < 128; i++) n1 += (double)y[i] * y[i];
+    cr_assert(fabs(n0 - n1) < 1e-3 * n0);
+    ds4_hadamard(y, 128); /* H·H = I for the normalised transform */
+    for (int i = 0; i < 128; i++) cr_assert(fabsf(y[i] - x[i]) < 1e-4f, "channel %d", i);
+    float e[4] = {1, 0, 0, 0};
+    ds4_hadamard(e, 4);
+    for (int i = 0; i < 4; i++) cr_assert(fabsf(e[i] - 0.5f) < 1e-7f);
+}
+
+Test(ops, softplus_matches_torch_threshold) {
+    cr_assert_eq(ds4_softplus(25.0f), 25.0f);
+    cr_assert(fabsf(ds4_softplus(0.0f) - logf(2.0f)) < 1e-7f);
+    cr_assert(fabsf(ds4_softplus(-30.0f) - expf(-30.0f)) < 1e-15f);
+}
