@@ -145,7 +145,7 @@ static inline void make_terms(dist_terms *dt, const float *xv, const float *wa, 
     }
 }
 
-static inline v8f chunk_dist(const dist_terms *dt, const chunk *c) {
+static inline void chunk_dist(const dist_terms *dt, const chunk *c, v8f *out) {
     const __m256i code = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)c->code));
     __m256 acc = _mm256_setzero_ps();
     /* Unrolled so the shift counts are immediates. */
@@ -153,7 +153,7 @@ static inline v8f chunk_dist(const dist_terms *dt, const chunk *c) {
     DS4_IQ2_TERM(0); DS4_IQ2_TERM(1); DS4_IQ2_TERM(2); DS4_IQ2_TERM(3);
     DS4_IQ2_TERM(4); DS4_IQ2_TERM(5); DS4_IQ2_TERM(6); DS4_IQ2_TERM(7);
 #undef DS4_IQ2_TERM
-    return (v8f)acc;
+    *out = (v8f)acc;
 }
 #else
 typedef struct { float t[8][3]; } dist_terms;
@@ -166,14 +166,14 @@ static inline void make_terms(dist_terms *dt, const float *xv, const float *wa, 
         }
 }
 
-static inline v8f chunk_dist(const dist_terms *dt, const chunk *c) {
+static inline void chunk_dist(const dist_terms *dt, const chunk *c, v8f *out) {
     v8f acc = {0};
     for (int l = 0; l < 8; l++) {
         float d = 0.0f;
         for (int j = 0; j < 8; j++) d += dt->t[j][(c->code[l] >> (2 * j)) & 3];
         acc[l] = d;
     }
-    return acc;
+    *out = acc;
 }
 #endif
 
@@ -192,7 +192,8 @@ static void best_neighbour(const nlist *nl, const float *xv, const float *wa, fl
     v8i idx = besti;
     float d0 = 0.0f;
     for (int i = 0; i < n_chunks; i++, idx += 8) {
-        const v8f acc = chunk_dist(&dt, c0 + i);
+        v8f acc;
+        chunk_dist(&dt, c0 + i, &acc);
         if (i == 0) d0 = acc[0];
         const v8i lt = acc < bestv;
         bestv = (v8f)(((v8i)acc & lt) | ((v8i)bestv & ~lt));

@@ -26,20 +26,20 @@
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
-static inline v8f sel(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
-
+/* Lane-wise helpers as macros: functions taking or returning 32-byte vectors
+ * would trip -Wpsabi in builds without AVX (e.g. -march=x86-64-v2). */
+#define SEL(m, a, b) ((v8f)(((v8i)(a) & (m)) | ((v8i)(b) & ~(m))))
 /* nearest() of quant_internal.h, lane-wise. */
-static inline v8i nearest8(v8f v) { return ((v8i)(v + 12582912.0f) & 0x007fffff) - 0x00400000; }
-
-static inline v8i clamp8(v8i l, int hi) {
-    l &= ~(l >> 31);              /* negative -> 0 */
-    const v8i over = l > hi;
-    return (l & ~over) | (hi & over);
-}
-
-static inline v8f kqx_err8(v8f w, v8f e, bool use_abs) {
-    return use_abs ? w * (v8f)((v8i)e & 0x7fffffff) : w * (e * e);
-}
+#define NEAREST8(v) (((v8i)((v) + 12582912.0f) & 0x007fffff) - 0x00400000)
+/* Clamp l (a v8i lvalue) to [0, hi]. */
+#define CLAMP8(l, hi)                              \
+    do {                                           \
+        (l) &= ~((l) >> 31);                       \
+        const v8i over_ = (l) > (hi);              \
+        (l) = ((l) & ~over_) | ((hi) & over_);     \
+    } while (0)
+/* Error term: w*|e| (mode abs) or w*(e*e). */
+#define KQX_ERR8(w, e, use_abs) ((use_abs) ? (w) * (v8f)((v8i)(e) & 0x7fffffff) : (w) * ((e) * (e)))
 
 static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
                  float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
@@ -53,13 +53,13 @@ static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, fl
     v8f sw = W[0];
     v8f sx = sw * X[0];
     for (int i = 1; i < n; i++) {
-        lo = sel(X[i] < lo, X[i], lo);
-        hi = sel(X[i] > hi, X[i], hi);
+        lo = SEL(X[i] < lo, X[i], lo);
+        hi = SEL(X[i] > hi, X[i], hi);
         sw += W[i];
         sx += W[i] * X[i];
     }
     const v8f zero = {0};
-    lo = sel(lo > 0, zero, lo);
+    lo = SEL(lo > 0, zero, lo);
     const v8i degenerate = qkx3 ? hi <= lo : hi == lo;
     const v8f lo0 = lo;
     const v8f fnmax = zero + (float)nmax;
@@ -67,8 +67,11 @@ static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, fl
     v8f sc = 1.0f / is;
     v8f best = zero;
     for (int i = 0; i < n; i++) {
-        Lf[i] = __builtin_convertvector(clamp8(nearest8(is * (X[i] - lo)), nmax), v8f);
-        best += kqx_err8(W[i], (sc * Lf[i] + lo) - X[i], use_abs);
+        v8i l = NEAREST8(is * (X[i] - lo));
+        CLAMP8(l, nmax);
+        Lf[i] = __builtin_convertvector(l, v8f);
+        const v8f e = (sc * Lf[i] + lo) - X[i];
+        best += KQX_ERR8(W[i], e, use_abs);
     }
     for (int s = 0; nstep >= 1 && s <= nstep; s++) {
         /* lo is the current value, which an accepted candidate may have replaced. */
@@ -77,7 +80,8 @@ static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, fl
         for (int i = 0; i < n; i++) {
             const v8f v = isc * (X[i] - lo);
             /* v > 0 ? nearest(min(v, nmax)) : 0 -- "not > 0" includes NaN. */
-            const v8i a = nearest8(sel(v < fnmax, v, fnmax)) & (v > 0);
+            const v8f vc = SEL(v < fnmax, v, fnmax);
+            const v8i a = NEAREST8(vc) & (v > 0);
             A[i] = __builtin_convertvector(a, v8f);
             const v8f wa = W[i] * A[i];
             sl += wa;
@@ -88,15 +92,18 @@ static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, fl
         v8f ca = (sw * sxl - sx * sl) / D;
         v8f cb = (sl2 * sx - sl * sxl) / D;
         const v8i bpos = cb > 0;
-        ca = sel(bpos, sxl / sl2, ca);
-        cb = sel(bpos, zero, cb);
+        ca = SEL(bpos, sxl / sl2, ca);
+        cb = SEL(bpos, zero, cb);
         v8f e2 = zero;
-        for (int i = 0; i < n; i++) e2 += kqx_err8(W[i], (ca * A[i] + cb) - X[i], use_abs);
+        for (int i = 0; i < n; i++) {
+            const v8f e = (ca * A[i] + cb) - X[i];
+            e2 += KQX_ERR8(W[i], e, use_abs);
+        }
         const v8i take = (D > 0) & (e2 < best);
-        for (int i = 0; i < n; i++) Lf[i] = sel(take, A[i], Lf[i]);
-        best = sel(take, e2, best);
-        sc = sel(take, ca, sc);
-        lo = sel(take, cb, lo);
+        for (int i = 0; i < n; i++) Lf[i] = SEL(take, A[i], Lf[i]);
+        best = SEL(take, e2, best);
+        sc = SEL(take, ca, sc);
+        lo = SEL(take, cb, lo);
     }
     for (int b = 0; b < 8; b++) {
         scale[b] = degenerate[b] ? 0.0f : sc[b];
