@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "base/fp16.h"
 
 const float ds4_fp4_e2m1[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
@@ -21,6 +23,14 @@ float ds4_e8m0_to_f32(uint8_t b) {
     if (b == 0) return ds4_bits_f32(0x00400000u); /* 2^-127, a binary32 subnormal */
     if (b == 255) return INFINITY;
     return ds4_bits_f32((uint32_t)b << 23);
+}
+
+/* The FP8 decode of every byte value, built once: the hot loop is then a
+ * lookup and a multiply. */
+static float e4m3_table[256];
+static pthread_once_t e4m3_once = PTHREAD_ONCE_INIT;
+static void e4m3_init(void) {
+    for (int i = 0; i < 256; i++) e4m3_table[i] = ds4_e4m3_to_f32((uint8_t)i);
 }
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -98,6 +108,7 @@ bool ds4_st_matrix_init(ds4_st_matrix *m, const ds4_st_set *s, const ds4_st_tens
     if (!layout(m, w, scale, err)) return false;
     m->set = s;
     if (m->enc == DS4_ENC_PLAIN) return true;
+    pthread_once(&e4m3_once, e4m3_init);
     uint64_t n = (uint64_t)m->scale_rows * (uint64_t)m->scale_cols;
     m->scale_f = malloc((n ? n : 1) * sizeof(float));
     uint8_t *raw = malloc(scale->nbytes ? scale->nbytes : 1);
@@ -156,7 +167,7 @@ void ds4_st_matrix_decode(const ds4_st_matrix *m, const void *raw, int64_t r0, i
             decode_plain(m->w->dtype, row, out, m->cols);
         } else if (m->enc == DS4_ENC_FP8_BLOCK) {
             const float *sc = m->scale_f + (gr / 128) * m->scale_cols;
-            for (int64_t c = 0; c < m->cols; c++) out[c] = ds4_e4m3_to_f32(row[c]) * sc[c / 128];
+            for (int64_t c = 0; c < m->cols; c++) out[c] = e4m3_table[row[c]] * sc[c / 128];
         } else {
             const float *sc = m->scale_f + gr * m->scale_cols;
             for (int64_t j = 0; j < m->cols / 2; j++) {
