@@ -42,8 +42,10 @@ $(BUILD)/asan/%.o: %.c
 	$(CC) $(CFLAGS_ALL) $(ASAN) -O1 -MMD -MP -c $< -o $@
 
 # The quant module must be bit-exact with ggml (formats.md B.0): no FMA
-# contraction of a*b+c, whatever the compiler's default.
+# contraction of a*b+c, whatever the compiler's default (its tests hold
+# scalar transcriptions that must evaluate the same way).
 $(BUILD)/obj/src/quant/%.o $(BUILD)/asan/src/quant/%.o: CFLAGS_ALL += -ffp-contract=off
+$(BUILD)/obj/tests/quant/%.o $(BUILD)/asan/tests/quant/%.o: CFLAGS_ALL += -ffp-contract=off
 
 $(BUILD)/libds4.a: $(LIB_OBJ)
 	@rm -f $@

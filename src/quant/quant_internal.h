@@ -30,8 +30,13 @@ static inline void ds4_q4k_scale_min(int k, const uint8_t *s, int *sc, int *m) {
     }
 }
 
-/* Search routines of formats.md B.6 (quantize_kquants.c). */
+/* Search routines of formats.md B.6 (quantize_kquants.c). QP on n values;
+ * KQX on 8 sub-blocks of n <= 32 values at once (x[b*n + i], lane-exact
+ * with the scalar algorithm; qkx3 selects the weighted variant's
+ * degenerate test). */
 float ds4_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *w);
+void ds4_kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
+              float rmin, float rdelta, int nstep, bool use_abs, bool qkx3);
 
 /* Per-type quantizers of one row (n a multiple of 256). imatrix may be NULL
  * for the K-quants (reference path); IQ2_XXS requires it. */

@@ -41,9 +41,10 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 /* Error term: w*|e| (mode abs) or w*(e*e). */
 #define KQX_ERR8(w, e, use_abs) ((use_abs) ? (w) * (v8f)((v8i)(e) & 0x7fffffff) : (w) * ((e) * (e)))
 
-static void kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
+void ds4_kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
                  float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
     v8f X[32], W[32], Lf[32], A[32];
+    X[0] = W[0] = (v8f){0}; /* n >= 1 always; keeps the compiler's flow analysis quiet */
     for (int i = 0; i < n; i++)
         for (int b = 0; b < 8; b++) {
             X[i][b] = x[b * n + i];
@@ -205,7 +206,8 @@ static void q2_K_ref_block(const float *x, block_q2_K *y) {
     float max_scale = 0.0f, max_min = 0.0f;
     for (int i = 0; i < QK_K; i++) w[i] = fabsf(x[i]);
     for (int h = 0; h < 2; h++)
-        kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h, -0.5f, 0.1f, 15, true, false);
+        ds4_kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h,
+                 -0.5f, 0.1f, 15, true, false);
     for (int j = 0; j < 16; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
@@ -242,7 +244,8 @@ static void q2_K_impl_block(const float *x, const float *qw, block_q2_K *y) {
         for (int l = 16 * j; l < 16 * j + 16; l++) sw[j] += w[l];
     }
     for (int h = 0; h < 2; h++)
-        kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h, -0.9f, 0.05f, 36, false, true);
+        ds4_kqx8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, scales + 8 * h, mins + 8 * h,
+                 -0.9f, 0.05f, 36, false, true);
     const float dm = ds4_make_qp_quants(16, 15, scales, Ls, sw);
     const float mm = ds4_make_qp_quants(16, 15, mins, Lm, sw);
     y->d = ds4_f32_to_f16(dm);
@@ -298,7 +301,7 @@ static void q4_K_ref_block(const float *x, block_q4_K *y) {
         const float av = sqrtf(s2 / 32.0f);
         for (int l = 0; l < 32; l++) w[32 * j + l] = av + fabsf(xs[l]);
     }
-    kqx8(32, 15, x, w, L, scales, mins, -1.0f, 0.1f, 20, false, false);
+    ds4_kqx8(32, 15, x, w, L, scales, mins, -1.0f, 0.1f, 20, false, false);
     for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
@@ -329,7 +332,7 @@ static void q4_K_impl_block(const float *x, const float *qw, block_q4_K *y) {
         for (int l = 32 * j; l < 32 * j + 32; l++) s += w[l];
         sw[j] = s;
     }
-    kqx8(32, 15, x, w, L, scales, mins, -0.9f, 0.05f, 36, false, true);
+    ds4_kqx8(32, 15, x, w, L, scales, mins, -0.9f, 0.05f, 36, false, true);
     const float d_block = ds4_make_qp_quants(8, 63, scales, Ls, sw);
     const float m_block = ds4_make_qp_quants(8, 63, mins, Lm, sw);
     pack_q4_K_scales(Ls, Lm, y->scales);
