@@ -22,6 +22,13 @@ size_t ds4_utf8_next(const uint8_t *s, size_t n, int32_t *cp);
 /* Appends the UTF-8 encoding of cp (<= 0x10FFFF) to out; returns bytes written (1..4). */
 size_t ds4_utf8_put(uint32_t cp, char *out);
 
+/* ---- Unicode classes (unicode_classes.c, generated) ----
+ * PCRE2 class contents (ranges, no brackets) of the general categories L, M,
+ * N, P, S and of the White_Space property, for ds4_unicode_version. */
+extern const char ds4_unicode_version[];
+extern const char ds4_uclass_L[], ds4_uclass_M[], ds4_uclass_N[], ds4_uclass_P[], ds4_uclass_S[],
+    ds4_uclass_W[];
+
 /* ---- pre-tokenizer (PCRE2) ---- */
 typedef struct ds4_pretok ds4_pretok;
 

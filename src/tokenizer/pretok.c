@@ -4,10 +4,14 @@
  * and the gaps between them (both kept); the regex sees only the piece, so
  * look-arounds stop at piece edges exactly as in the reference.
  *
- * The reference (Hugging Face tokenizers) runs these patterns with
- * Oniguruma, where \s is the Unicode White_Space property. PCRE2's \s also
- * takes U+180E (through \h), so \s and \S are spelled out as explicit
- * White_Space classes to keep both engines in agreement. */
+ * Character classes: the reference (Hugging Face tokenizers) runs these
+ * patterns with Oniguruma and its own, newer Unicode tables, where \s is the
+ * White_Space property. PCRE2's \p{..} follow whatever Unicode version the
+ * installed PCRE2 was built with (Debian's 10.42: Unicode 14), and its \s
+ * also takes U+180E. So the templates below are expanded at load time:
+ * every \p{L}, \p{M}, \p{N}, \p{P}, \p{S} and \s (always written inside
+ * a bracket class) becomes the explicit code point ranges of
+ * unicode_classes.c, generated from one Unicode version for every platform. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdlib.h>
@@ -15,12 +19,9 @@
 
 #include "tokenizer/internal.h"
 
-#define WS "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
-           "\\x{202F}\\x{205F}\\x{3000}"
-
-static const char *const joyai_patterns[] = {
+static const char *const joyai_templates[] = {
     /* 1: runs of up to three digits (any script). */
-    "\\p{N}{1,3}",
+    "[\\p{N}]{1,3}",
     /* 2: CJK ideographs 一..龥, hiragana, katakana. */
     "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
     /* 3: ASCII punctuation + ASCII letters | optional non-letter/punct/symbol
@@ -28,12 +29,57 @@ static const char *const joyai_patterns[] = {
      * ends | whitespace ending in line ends | whitespace not followed by
      * non-space | any other whitespace. */
     ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+"
-    "|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
-    "| ?[\\p{P}\\p{S}]+[\\r\\n]*"
-    "|[" WS "]*[\\r\\n]+"
-    "|[" WS "]+(?![^" WS "])"
-    "|[" WS "]+"),
+     "|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+     "| ?[\\p{P}\\p{S}]+[\\r\\n]*"
+     "|[\\s]*[\\r\\n]+"
+     "|[\\s]+(?![^\\s])"
+     "|[\\s]+"),
 };
+
+/* Replaces the \p{X} and \s escapes of a template by class ranges. */
+static char *expand_template(const char *t) {
+    const char *const tables[] = {ds4_uclass_L, ds4_uclass_M, ds4_uclass_N,
+                                  ds4_uclass_P, ds4_uclass_S, ds4_uclass_W};
+    size_t longest = 0;
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        if (strlen(tables[i]) > longest) longest = strlen(tables[i]);
+    size_t cap = strlen(t) + 1, n = 0;
+    for (const char *p = t; *p; p++)
+        if (*p == '\\') cap += longest;
+    char *out = ds4_xmalloc(cap);
+    for (const char *p = t; *p;) {
+        const char *rep = NULL;
+        size_t skip = 0;
+        if (p[0] == '\\' && p[1] == 'p' && p[2] == '{' && p[3] && p[4] == '}') {
+            switch (p[3]) {
+            case 'L': rep = ds4_uclass_L; break;
+            case 'M': rep = ds4_uclass_M; break;
+            case 'N': rep = ds4_uclass_N; break;
+            case 'P': rep = ds4_uclass_P; break;
+            case 'S': rep = ds4_uclass_S; break;
+            default: break;
+            }
+            skip = 5;
+        } else if (p[0] == '\\' && p[1] == 's') {
+            rep = ds4_uclass_W;
+            skip = 2;
+        }
+        if (rep) {
+            size_t l = strlen(rep);
+            memcpy(out + n, rep, l);
+            n += l;
+            p += skip;
+        } else if (p[0] == '\\' && p[1]) { /* keep other escapes whole */
+            out[n++] = *p++;
+            out[n++] = *p++;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = 0;
+    return out;
+}
+
 #define N_STAGES 3
 
 struct ds4_pretok {
@@ -58,8 +104,9 @@ ds4_pretok *ds4_pretok_create(const char *name, ds4_error *err) {
     for (int i = 0; i < N_STAGES; i++) {
         int ec;
         PCRE2_SIZE off;
-        p->re[i] = pcre2_compile((PCRE2_SPTR)joyai_patterns[i], PCRE2_ZERO_TERMINATED,
-                                 PCRE2_UTF | PCRE2_NO_UTF_CHECK, &ec, &off, NULL);
+        char *pattern = expand_template(joyai_templates[i]);
+        p->re[i] = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
+        free(pattern);
         if (!p->re[i]) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof msg);

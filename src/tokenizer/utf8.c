@@ -12,24 +12,21 @@ static bool byte_is_printable(unsigned b) {
     return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
 }
 
+/* The 68 non-printable bytes are 0..32 (33 of them), 127..160 (34) and 173;
+ * they take 256.. in that order. */
 uint32_t ds4_byte_to_cp(uint8_t b) {
     if (byte_is_printable(b)) return b;
-    /* Count the non-printable bytes below b: they took 256, 257, ... first. */
-    uint32_t rank = 0;
-    for (unsigned x = 0; x < b; x++)
-        if (!byte_is_printable(x)) rank++;
-    return 256 + rank;
+    if (b <= 32) return 256u + b;
+    if (b <= 160) return 256u + 33 + (b - 127u);
+    return 256u + 67; /* 173 */
 }
 
 int ds4_cp_to_byte(uint32_t cp) {
     if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp >= 256 + 68) return -1;
-    uint32_t rank = cp - 256;
-    for (unsigned x = 0; x < 256; x++) {
-        if (byte_is_printable(x)) continue;
-        if (rank == 0) return (int)x;
-        rank--;
-    }
+    uint32_t r = cp - 256;
+    if (r < 33) return (int)r;
+    if (r < 67) return (int)(127 + r - 33);
+    if (r == 67) return 173;
     return -1;
 }
 

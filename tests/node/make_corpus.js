@@ -74,6 +74,14 @@ for (let i = 0; i < 40; i++) {
 // 5. Emoji and other 4-byte UTF-8, scripts, combining marks.
 for (const s of P.unicode) add(s);
 
+// 5b. Characters newer than Unicode 14 in a few contexts.
+for (const cp of P.newerCodePoints) {
+  const c = String.fromCodePoint(cp);
+  add('a' + c + 'b');
+  add(' ' + c + ' x');
+  add(c + c + '1');
+}
+
 // 6. Special tokens embedded in text (and near-misses).
 const specials = ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>',
   '<think>', '</think>', '｜DSML｜', '<｜▁pad▁｜>', '<|EOT|>', '<｜fim▁hole｜>', '<｜tool▁sep｜>',

@@ -327,3 +327,41 @@ Test(tokenizer_bpe, concurrent_encoding_agrees) {
     ds4_tokenizer_free(t);
     tv_free(&v);
 }
+
+/* Pre-tokenizer pieces that depend on the Unicode tables (checked against the
+ * reference by the corpus test): U+180E is not White_Space (PCRE2's own \s
+ * would take it), U+1F8BB is a symbol since Unicode 16 and U+1FA77 since
+ * Unicode 15 (unassigned for Debian's PCRE2 10.42, Unicode 14). */
+typedef struct pieces {
+    const char *text;
+    char buf[256];
+    size_t n;
+} pieces;
+
+static void collect(void *ctx, size_t s, size_t e) {
+    pieces *p = ctx;
+    p->n += (size_t)snprintf(p->buf + p->n, sizeof p->buf - p->n, "[%.*s]", (int)(e - s), p->text + s);
+}
+
+static void expect_pieces(const ds4_pretok *pre, const char *text, const char *want) {
+    pieces p = {.text = text};
+    ds4_error err = {{0}};
+    cr_assert(ds4_pretok_split(pre, text, strlen(text), collect, &p, &err), "%s", err.msg);
+    cr_assert_str_eq(p.buf, want);
+}
+
+Test(tokenizer_pretok, unicode_tables_and_whitespace) {
+    ds4_error err = {{0}};
+    ds4_pretok *pre = ds4_pretok_create("joyai-llm", &err);
+    cr_assert_not_null(pre, "%s", err.msg);
+    cr_assert_str_eq(ds4_unicode_version, "16.0.0");
+    expect_pieces(pre, "   \xE1\xA0\x8E! !", "[  ][ ][\xE1\xA0\x8E][!][ !]");
+    expect_pieces(pre, " \xF0\x9F\xA2\xBBx", "[ \xF0\x9F\xA2\xBB][x]");
+    expect_pieces(pre, "a\xF0\x9F\xA9\xB7" "b", "[a][\xF0\x9F\xA9\xB7][b]");
+    expect_pieces(pre, "Hello, world!! 12345 \xE6\x97\xA5\xE6\x9C\xAC\r\n\r\n  end",
+                  "[Hello][,][ world][!!][ ][123][45][ ][\xE6\x97\xA5\xE6\x9C\xAC][\r\n\r\n][ ][ end]");
+    expect_pieces(pre, "$var .Net 'll", "[$var][ .][Net][ '][ll]");
+    ds4_pretok_free(pre);
+    cr_assert_null(ds4_pretok_create("qwen2", &err));
+    cr_assert(strstr(err.msg, "qwen2"), "%s", err.msg);
+}
