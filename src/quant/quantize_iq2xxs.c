@@ -229,11 +229,23 @@ static void group_levels(const float *xv, const float *wa, float id, float scale
         l &= ~(l >> 31);
         const v8i over = l > 2;
         l = (l & ~over) | (2 & over);
+#if defined(__AVX2__)
+        /* u = OR of l_j << 2j, and the 8 levels packed to bytes. */
+        const __m256i li = (__m256i)l;
+        const __m256i sh = _mm256_sllv_epi32(li, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+        __m128i a = _mm_or_si128(_mm256_castsi256_si128(sh), _mm256_extracti128_si256(sh, 1));
+        a = _mm_or_si128(a, _mm_unpackhi_epi64(a, a));
+        a = _mm_or_si128(a, _mm_shuffle_epi32(a, 1));
+        u[k] = _mm_cvtsi128_si32(a);
+        const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(li), _mm256_extracti128_si256(li, 1));
+        _mm_storel_epi64((__m128i *)(L + 8 * k), _mm_packs_epi16(p16, p16));
+#else
         u[k] = 0;
         for (int j = 0; j < 8; j++) {
             L[8 * k + j] = (int8_t)l[j];
             u[k] |= l[j] << (2 * j);
         }
+#endif
         if (g_map[u[k]] < 0) {
             const nlist *nl = &g_lists[-g_map[u[k]] - 1];
             const char *p = (const char *)&g_chunks[nl->first];
