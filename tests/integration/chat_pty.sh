@@ -8,19 +8,35 @@ M=$(pwd)/models/ds4-demo-q2.gguf
 fail() { echo "FAIL: $*"; exit 1; }
 command -v script >/dev/null 2>&1 || fail "script (util-linux) is needed"
 
-(sleep 1; printf 'Hello there\r'; sleep 2; printf 'Tell me a long tale\r'; sleep 1.5; printf '\003'; sleep 1;
- printf '/stats\r'; sleep 0.5; printf '/quit\r'; sleep 0.5) |
-    timeout 60 script -qec "$BIN chat -m $M --nothink -n 100000 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
+# Waits (up to 30 s) until the pty transcript matches a pattern, or grows.
+wait_for() { i=0; while ! grep -q "$1" "$T/pty" 2>/dev/null; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || return 1; done; }
+wait_growth() { i=0; while [ "$(wc -c <"$T/pty")" -lt "$1" ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || return 1; done; }
+
+# 1. a message gets a (20-token) reply, then /stats and /quit
+: >"$T/pty"
+(wait_for 'help for commands' && printf 'Hello there\r' && wait_for 'Hello there' && sleep 0.3 &&
+ printf '/stats\r' && wait_for 'last finish' && printf '/quit\r') |
+    timeout 60 script -qec "$BIN chat -m $M --nothink -n 20 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
     || { cat "$T/pty"; fail "chat in a pty"; }
 tr -d '\r' <"$T/pty" >"$T/out"
 grep -q '^ds4 chat: .*/help for commands' "$T/out" || fail "no banner: $(cat "$T/out")"
 grep -q '^> Hello there$' "$T/out" || fail "input not echoed"
+awk '/^> Hello there$/ {on=1; next} /^> / {on=0} on' "$T/out" | grep -q '[A-Za-z]' || fail "no reply: $(cat "$T/out")"
+grep -q '^generation: 20 tokens' "$T/out" || fail "/stats output: $(cat "$T/out")"
+grep -q '^> /quit' "$T/out" || fail "/quit not reached"
+
+# 2. Ctrl-C stops an endless reply (the demo model never samples EOS) and
+#    the chat goes on
+: >"$T/pty"
+(wait_for 'help for commands' && printf 'Tell me a long tale\r' && wait_for 'long tale' &&
+ wait_growth $(( $(wc -c <"$T/pty") + 300 )) && printf '\003' && wait_for 'interrupted' &&
+ printf '/stats\r' && wait_for 'last finish' && printf '/quit\r') |
+    timeout 60 script -qec "$BIN chat -m $M --nothink -n 100000 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
+    || { cat "$T/pty"; fail "chat in a pty (Ctrl-C)"; }
+tr -d '\r' <"$T/pty" >"$T/out"
 grep -q 'interrupted' "$T/out" || fail "Ctrl-C did not interrupt: $(cat "$T/out")"
 grep -q 'last finish: interrupted' "$T/out" || fail "/stats after Ctrl-C: $(cat "$T/out")"
-grep -q '^generation: [0-9]* tokens' "$T/out" || fail "/stats output"
-grep -q '^> /quit' "$T/out" || fail "/quit not reached"
-# the first reply is text between the first two prompts
-awk '/^> Hello there$/ {on=1; next} /^> / {on=0} on' "$T/out" | grep -q '[A-Za-z]' || fail "no reply"
+grep -q '^> /quit' "$T/out" || fail "/quit after Ctrl-C not reached"
 
 printf 'Good morrow\n/save %s\n/clear\n/stats\n/load %s\nAnd you?\n/think off\n/think\nWhat news?\n/stats\n/bogus\n/quit\n' \
     "$T/conv.json" "$T/conv.json" | "$BIN" chat -m "$M" -n 12 --seed 2 -t 2 >"$T/pipe" 2>&1 || { cat "$T/pipe"; fail "piped chat"; }
