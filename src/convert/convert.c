@@ -383,9 +383,10 @@ bool ds4_convert_run(const ds4_convert_opts *o, ds4_error *err) {
     }
     if (ok) {
         cv.o = o;
-        cv.pool = ds4_pool_create(o->threads);
+        /* Per-thread slots are fixed arrays of 256: never run more threads. */
+        int want = o->threads > 0 ? o->threads : ds4_cpu_count();
+        cv.pool = ds4_pool_create(want > 256 ? 256 : want);
         cv.n_threads = ds4_pool_threads(cv.pool);
-        if (cv.n_threads > 256) cv.n_threads = 256;
         cv.w = w;
         cv.im = have_im ? &im : NULL;
         cv.chunk_floats = o->chunk_floats ? o->chunk_floats : DEFAULT_CHUNK_FLOATS;

@@ -89,7 +89,7 @@ static void check_expert(gguf_file *g, const ds4_st_set *s, int e, uint32_t type
     free(w);
 }
 
-Test(convert_recipes, q2_asym_types_and_size_is_sum_of_blocks, .timeout = 240) {
+Test(convert_recipes, q2_asym_types_and_size_is_sum_of_blocks) {
     char hf[512], dir[512], out[700];
     cu_path(hf, sizeof hf, "oracle/demo");
     cu_tmpdir(dir, sizeof dir, "convert-q2");
@@ -137,7 +137,7 @@ Test(convert_recipes, q2_asym_types_and_size_is_sum_of_blocks, .timeout = 240) {
     cu_rmdir(dir);
 }
 
-Test(convert_recipes, fallback_when_ne0_is_not_a_block_multiple, .timeout = 60) {
+Test(convert_recipes, fallback_when_ne0_is_not_a_block_multiple) {
     char hf[512], dir[512], out[700];
     cu_path(hf, sizeof hf, "oracle/tiny");
     cu_tmpdir(dir, sizeof dir, "convert-fb");
@@ -169,7 +169,7 @@ Test(convert_recipes, fallback_when_ne0_is_not_a_block_multiple, .timeout = 60) 
     cu_rmdir(dir);
 }
 
-Test(convert_recipes, per_expert_importance_from_imatrix_and_synthetic, .timeout = 240) {
+Test(convert_recipes, per_expert_importance_from_imatrix_and_synthetic) {
     char hf[512], dir[512], out[700], dat[700];
     cu_path(hf, sizeof hf, "oracle/tiny");
     cu_tmpdir(dir, sizeof dir, "convert-imx");
@@ -238,7 +238,7 @@ Test(convert_recipes, per_expert_importance_from_imatrix_and_synthetic, .timeout
     cu_rmdir(dir);
 }
 
-Test(convert_recipes, chunked_streaming_gives_identical_bytes, .timeout = 120) {
+Test(convert_recipes, chunked_streaming_gives_identical_bytes) {
     char hf[512], dir[512], a[700], b[700];
     cu_path(hf, sizeof hf, "oracle/demo");
     cu_tmpdir(dir, sizeof dir, "convert-chunk");

@@ -39,7 +39,7 @@ static void write_st(const char *path, const char *json, const uint8_t *data, si
     fclose(f);
 }
 
-Test(convert_st, block_scales_ceil_form_and_fp4, .timeout = 30) {
+Test(convert_st, block_scales_ceil_form_and_fp4) {
     char dir[512], path[700];
     cu_tmpdir(dir, sizeof dir, "convert-st");
     snprintf(path, sizeof path, "%s/x.safetensors", dir);

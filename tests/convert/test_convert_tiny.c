@@ -147,14 +147,14 @@ static void check_f32_file(const char *hf_dir, const char *st_path, size_t n_st_
     cu_rmdir(dir);
 }
 
-Test(convert_tiny, f32_file_equals_exactly_decoded_checkpoint, .timeout = 120) {
+Test(convert_tiny, f32_file_equals_exactly_decoded_checkpoint) {
     char hf[512];
     cu_path(hf, sizeof hf, "oracle/tiny");
     /* 786 tensors of which 338 are F8_E8M0 scales. */
     check_f32_file(hf, hf, 786 - 338, true);
 }
 
-Test(convert_tiny, f32_demo_sharded_equals_checkpoint, .timeout = 120) {
+Test(convert_tiny, f32_demo_sharded_equals_checkpoint) {
     char hf[512];
     cu_path(hf, sizeof hf, "oracle/demo");
     check_f32_file(hf, hf, 304, false);
@@ -174,7 +174,7 @@ static float f32(gguf_file *g, const char *k) {
     return v;
 }
 
-Test(convert_tiny, metadata_from_config, .timeout = 60) {
+Test(convert_tiny, metadata_from_config) {
     char hf[512], dir[512], out[700];
     cu_path(hf, sizeof hf, "oracle/tiny");
     cu_tmpdir(dir, sizeof dir, "convert-meta");

@@ -38,7 +38,7 @@ static uint32_t u32(gguf_file *g, const char *k) {
     return v;
 }
 
-Test(convert_tokenizer, demo_vocab_only_round_trip, .timeout = 60) {
+Test(convert_tokenizer, demo_vocab_only_round_trip) {
     char hf[512], dir[512], out[700];
     cu_path(hf, sizeof hf, "oracle/demo");
     cu_tmpdir(dir, sizeof dir, "convert-tok");
@@ -91,7 +91,7 @@ static const char *small_tok =
     "\"model\":{\"type\":\"BPE\",\"vocab\":{\"<s>\":0,\"</s>\":1,\"a\":2,\"b\":3,\"ab\":4,\"c\":6,\"abc\":7},"
     "\"merges\":[\"a b\",\"ab c\"]}}";
 
-Test(convert_tokenizer, export_rules_on_small_tokenizer, .timeout = 30) {
+Test(convert_tokenizer, export_rules_on_small_tokenizer) {
     char dir[512], out[700];
     cu_tmpdir(dir, sizeof dir, "convert-tok2");
     write_file(dir, "tokenizer.json", small_tok);
@@ -132,7 +132,7 @@ Test(convert_tokenizer, export_rules_on_small_tokenizer, .timeout = 30) {
     cu_rmdir(dir);
 }
 
-Test(convert_tokenizer, malformed_tokenizer_json_leaves_no_file, .timeout = 30) {
+Test(convert_tokenizer, malformed_tokenizer_json_leaves_no_file) {
     char dir[512], out[700], tmp[720];
     cu_tmpdir(dir, sizeof dir, "convert-tok3");
     write_file(dir, "tokenizer.json", "{\"model\": {\"vocab\": {\"a\": 0}, \"merges\": [");
