@@ -131,20 +131,24 @@ float ds4_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const floa
         const float d = x[i] - sc * (float)L[i];                 /* stored byte */
         best += (w[i] * d) * d;
     }
-    for (int t = -4; t <= 4; t++) {
-        if (t == 0) continue;
-        const float ist = (0.1f * (float)t + (float)nmax) / mx;
-        const float sct = 1.0f / ist;
-        float e = 0.0f;
-        for (int i = 0; i < n; i++) {
-            int l = ds4_nearest(ist * x[i]);
-            l = l < nmax ? l : nmax;
-            const float d = x[i] - sct * (float)l;
-            e += (w[i] * d) * d;
-        }
-        if (e < best) {
-            best = e;
-            is = ist;
+    /* The 8 trial scales t = -4..-1, 1..4 run in the lanes of one vector
+     * (each lane the scalar sequence), then are compared in order. */
+    const v8f tv = {-4, -3, -2, -1, 1, 2, 3, 4};
+    const v8f ist = (0.1f * tv + (float)nmax) / mx;
+    const v8f sct = 1.0f / ist;
+    const v8i inmax = {nmax, nmax, nmax, nmax, nmax, nmax, nmax, nmax};
+    v8f e = {0};
+    for (int i = 0; i < n; i++) {
+        v8i l = NEAREST8(ist * x[i]);
+        const v8i over = l > inmax;
+        l = (l & ~over) | (inmax & over);
+        const v8f d = x[i] - sct * __builtin_convertvector(l, v8f);
+        e += (w[i] * d) * d;
+    }
+    for (int t = 0; t < 8; t++) {
+        if (e[t] < best) {
+            best = e[t];
+            is = ist[t];
         }
     }
     float slx = 0.0f, sl2 = 0.0f;

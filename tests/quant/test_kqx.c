@@ -113,3 +113,84 @@ Test(quant_kqx, vector_lanes_equal_scalar) {
         }
     }
 }
+
+/* QP (B.6) written out plainly, L a byte array read back where the
+ * reference reads it back. */
+static float qp_scalar(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float mx = 0.0f;
+    for (int i = 0; i < n; i++) mx = mx > x[i] ? mx : x[i];
+    if (mx < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float is = (float)nmax / mx;
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)ds4_nearest(is * x[i]);
+    const float sc = 1.0f / is;
+    float best = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float d = x[i] - sc * (float)L[i];
+        best += (w[i] * d) * d;
+    }
+    for (int t = -4; t <= 4; t++) {
+        if (t == 0) continue;
+        const float ist = (0.1f * (float)t + (float)nmax) / mx, sct = 1.0f / ist;
+        float e = 0.0f;
+        for (int i = 0; i < n; i++) {
+            int l = ds4_nearest(ist * x[i]);
+            l = l < nmax ? l : nmax;
+            const float d = x[i] - sct * (float)l;
+            e += (w[i] * d) * d;
+        }
+        if (e < best) {
+            best = e;
+            is = ist;
+        }
+    }
+    float slx = 0.0f, sl2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = ds4_nearest(is * x[i]);
+        l = l < nmax ? l : nmax;
+        L[i] = (uint8_t)l;
+        slx += (w[i] * x[i]) * (float)l;
+        sl2 += (w[i] * (float)l) * (float)l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float s1 = slx - (w[i] * x[i]) * (float)L[i];
+            float s2 = sl2 - (w[i] * (float)L[i]) * (float)L[i];
+            if (s1 > 0 && s2 > 0) {
+                int nl = ds4_nearest((x[i] * s2) / s1);
+                nl = nl < nmax ? nl : nmax;
+                if (nl != L[i]) {
+                    s1 += (w[i] * x[i]) * (float)nl;
+                    s2 += (w[i] * (float)nl) * (float)nl;
+                    if ((s1 * s1) * sl2 > (slx * slx) * s2) {
+                        L[i] = (uint8_t)nl;
+                        slx = s1;
+                        sl2 = s2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    return sl2 > 0.0f ? slx / sl2 : 0.0f;
+}
+
+Test(quant_kqx, qp_equals_scalar) {
+    const int rounds = getenv("DS4_TEST_LIGHT") ? 200 : 2000;
+    const int shapes[][2] = {{32, 4}, {16, 15}, {8, 63}};
+    uint64_t s = 77;
+    float x[32], w[32];
+    uint8_t La[32], Lb[32];
+    for (int r = 0; r < rounds; r++) {
+        const int n = shapes[r % 3][0], nmax = shapes[r % 3][1];
+        fill(&s, (int)(qt_rand_u64(&s) % 8), n, x, w);
+        if (r % 4 == 0) x[qt_rand_u64(&s) % (uint64_t)n] *= -1.0f; /* negatives wrap in the byte array */
+        const float a = ds4_make_qp_quants(n, nmax, x, La, w), b = qp_scalar(n, nmax, x, Lb, w);
+        cr_assert(memcmp(&a, &b, 4) == 0, "round %d: %.9g vs %.9g", r, a, b);
+        cr_assert(memcmp(La, Lb, (size_t)n) == 0, "round %d: levels differ", r);
+    }
+}
