@@ -270,3 +270,45 @@ Test(chat_stream, unterminated_block_becomes_content) {
     cr_assert(fin.invalid_tool_call);
     ds4_chat_parsed_free(&fin);
 }
+
+Test(chat_stream, dsml_in_reasoning_streams_as_reasoning) {
+    const char *s = "plan: <｜DSML｜tool_calls> maybe</think>Just text.";
+    for (size_t step = 1; step <= 11; step += 5) {
+        collect c;
+        ds4_chat_parsed fin;
+        bool done;
+        stream(s, step, true, true, &c, &fin, &done);
+        cr_assert_not(done);
+        cr_assert_eq(c.starts, 0);
+        cr_assert_str_eq(c.reasoning, "plan: <｜DSML｜tool_calls> maybe");
+        cr_assert_str_eq(c.content, "Just text.");
+        cr_assert_eq(fin.n_calls, 0);
+        ds4_chat_parsed_free(&fin);
+    }
+}
+
+Test(chat_stream, in_tool_block_and_feed_after_done) {
+    collect c;
+    memset(&c, 0, sizeof c);
+    ds4_chat_parse_opts o = {.thinking = false, .tools = true};
+    ds4_chat_stream *st = ds4_chat_stream_new(&o, on_event, &c);
+    const char *a = "ok <｜DSML｜tool_calls><｜DSML｜invoke name=\"f\">";
+    ds4_chat_stream_feed(st, a, strlen(a));
+    cr_assert(ds4_chat_stream_in_tool_block(st));
+    cr_assert_not(ds4_chat_stream_tools_done(st));
+    const char *b = "</｜DSML｜invoke></｜DSML｜tool_calls>";
+    ds4_chat_stream_feed(st, b, strlen(b));
+    cr_assert(ds4_chat_stream_tools_done(st));
+    ds4_chat_stream_feed(st, "ignored", 7); /* generation stops at the end marker */
+    size_t n;
+    ds4_chat_stream_text(st, &n);
+    cr_assert_eq(n, strlen(a) + strlen(b));
+    ds4_chat_parsed fin;
+    ds4_chat_stream_finish(st, &fin);
+    ds4_chat_stream_free(st);
+    cr_assert_str_eq(c.content, "ok");
+    cr_assert_eq(c.starts, 1);
+    cr_assert_str_eq(c.args[0], "{}");
+    cr_assert_eq(fin.n_calls, 1);
+    ds4_chat_parsed_free(&fin);
+}
