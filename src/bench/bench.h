@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/error.h"
 #include "base/pool.h"
+#include "model/config.h"
 
 /* Best and median of repeated measurements. */
 typedef struct { double best, median; } ds4_bench_stat;
@@ -51,5 +53,39 @@ typedef struct {
  * and N threads and the fraction of the same-run triad. Returns 0 on
  * success, non-zero with a message on stderr otherwise. */
 int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out);
+
+/* ---- model benchmark (model.c) ---- */
+
+typedef struct {
+    const char *model;
+    int threads;          /* <= 0: one per CPU */
+    int ctx_start;        /* tokens prefilled before the timed decode */
+    int ctx_max;          /* session context (raised to fit the runs) */
+    int gen;              /* timed decode tokens */
+    int prefill[8];       /* prefill lengths to time */
+    int n_prefill;
+    bool csv;
+    size_t triad_bytes;   /* per triad array (0: default) */
+} ds4_bench_model_opts;
+
+/* `ds4 bench -m FILE`: triad, decode tok/s with the engine-counted bytes per
+ * token and their fraction of the triad, prefill tok/s, per-stage split. */
+int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out);
+
+/* ---- synthetic models (synth.c) ---- */
+
+typedef struct {
+    int layers;          /* the last `layers` layers of the Flash layout */
+    const char *recipe;  /* "q2-asym" (published 2-bit types) or "q4" (Q4_K experts) */
+    const char *shape;   /* "flash" or "tiny" */
+    const char *out;
+    uint64_t seed;       /* 0: fixed default */
+} ds4_synth_opts;
+
+bool ds4_synth_recipe_known(const char *recipe);
+/* The config a synthetic model of that shape and layer count gets. */
+bool ds4_synth_config(const char *shape, int layers, ds4_config *c, ds4_error *err);
+/* Writes the GGUF (to out.tmp, renamed when complete); err names the problem. */
+bool ds4_synth(const ds4_synth_opts *o, ds4_error *err);
 
 #endif

@@ -11,7 +11,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ds4 bench kernels [options]\n\n"
+            "usage: ds4 bench -m FILE.gguf [--threads N] [--gen N] [--ctx-start N] [--ctx-max N]\n"
+            "                 [--prefill 512,2048] [--csv] [--triad-mb M]\n"
+            "       ds4 bench kernels [options]\n\n"
+            "ds4 bench -m: memory bandwidth (triad, same thread count), decode tok/s with the weight bytes\n"
+            "per token counted by the engine (achieved GB/s and fraction of the triad), prefill tok/s at\n"
+            "each --prefill length, and the per-stage time split. Defaults: --gen 16, --ctx-start 0,\n"
+            "--prefill 512,2048.\n\n"
+            "ds4 bench kernels:\n"
             "Matvec throughput per weight type at the DeepSeek V4 Flash shapes with DRAM-resident\n"
             "weights, as GB/s of weights and as a fraction of a STREAM triad measured in the same run.\n\n"
             "  --threads N     thread count for the multi-thread rows (default: all CPUs)\n"
@@ -97,12 +104,70 @@ static int bench_kernels(int argc, char **argv) {
     return ds4_bench_kernels(&o, stdout);
 }
 
+static int bench_model(int argc, char **argv) {
+    ds4_bench_model_opts o = {NULL, 0, 0, 0, 16, {512, 2048}, 2, false, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x;
+        if (!strcmp(a, "--csv")) {
+            o.csv = true;
+            continue;
+        }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!v) {
+                fprintf(stderr, "ds4 bench: -m needs a file\n");
+                return 2;
+            }
+            o.model = v;
+        } else if (!strcmp(a, "--threads")) {
+            if (!parse_long(a, v, 1, 1024, &x)) return 2;
+            o.threads = (int)x;
+        } else if (!strcmp(a, "--gen")) {
+            if (!parse_long(a, v, 0, 1 << 20, &x)) return 2;
+            o.gen = (int)x;
+        } else if (!strcmp(a, "--ctx-start")) {
+            if (!parse_long(a, v, 0, 1 << 22, &x)) return 2;
+            o.ctx_start = (int)x;
+        } else if (!strcmp(a, "--ctx-max")) {
+            if (!parse_long(a, v, 1, 1 << 22, &x)) return 2;
+            o.ctx_max = (int)x;
+        } else if (!strcmp(a, "--triad-mb")) {
+            if (!parse_long(a, v, 1, 1 << 20, &x)) return 2;
+            o.triad_bytes = (size_t)x << 20;
+        } else if (!strcmp(a, "--prefill")) {
+            o.n_prefill = 0;
+            const char *p = v ? v : "";
+            while (*p) {
+                char *end;
+                long n = strtol(p, &end, 10);
+                if (end == p || n < 0 || n > (1 << 22) || o.n_prefill == 8 || (*end && *end != ',')) {
+                    fprintf(stderr, "ds4 bench: --prefill needs up to 8 comma-separated token counts (0 for none)\n");
+                    return 2;
+                }
+                if (n > 0) o.prefill[o.n_prefill++] = (int)n;
+                p = *end ? end + 1 : end;
+            }
+        } else {
+            fprintf(stderr, "ds4 bench: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!o.model) {
+        usage(stderr);
+        return 2;
+    }
+    return ds4_bench_model(&o, stdout);
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
         return 0;
     }
+    if (argc >= 2) return bench_model(argc, argv);
     usage(stderr);
     return 2;
 }

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"logits", cmd_logits, "evaluate tokens and write (or compare) the logits of every position"},
     {"serve", cmd_serve, "OpenAI- and Anthropic-compatible HTTP server (chat, completions, messages, responses)"},
     {"bench", cmd_bench, "benchmark memory bandwidth and matvec kernels (bench kernels)"},
+    {"synth", cmd_synth, "write a synthetic DeepSeek V4 GGUF (real shape, random weights) for benchmarks"},
 };
 
 static void usage(FILE *out) {

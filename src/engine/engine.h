@@ -82,4 +82,28 @@ size_t ds4_session_state_size(const ds4_session *s);
 bool ds4_session_state_save(const ds4_session *s, void *buf, size_t size, ds4_error *err);
 bool ds4_session_state_load(ds4_session *s, const void *buf, size_t size, ds4_error *err);
 
+/* Profiling for `ds4 bench`: while started on a thread, the forward passes
+ * that thread runs count the weight bytes their matrix products stream (one
+ * read of each matrix per product) and the wall time per stage. */
+typedef enum ds4_stage {
+    DS4_STAGE_HC = 0,   /* embedding lookup, hyper-connection mixing and norms */
+    DS4_STAGE_ATTN,     /* q/kv/output projections and attention over the window and entries */
+    DS4_STAGE_COMP,     /* compressors and the lightning indexer */
+    DS4_STAGE_ROUTER,
+    DS4_STAGE_ROUTED,
+    DS4_STAGE_SHARED,
+    DS4_STAGE_HEAD,     /* HC head, final norm, output projection */
+    DS4_STAGE_COUNT
+} ds4_stage;
+
+typedef struct ds4_profile {
+    uint64_t weight_bytes, mm_calls;
+    uint64_t stage_bytes[DS4_STAGE_COUNT];
+    double stage_s[DS4_STAGE_COUNT];
+} ds4_profile;
+
+void ds4_profile_start(void);            /* reset and enable on this thread */
+void ds4_profile_stop(ds4_profile *out); /* disable; out (may be NULL) gets the totals */
+const char *ds4_stage_name(int stage);
+
 #endif

@@ -161,15 +161,18 @@ void ds4_attention(ds4_session *s, int l, int n) {
     }
     /* Compressor: entries close in token order, before the closing token attends. */
     if (kind != DS4_ATTN_SLIDING) {
+        ds4_prof_stage(DS4_STAGE_COMP);
         const int cw = ds4_layer_coff(c, l) * HD;
         ds4_mm(m, &Lw->comp_kv, sc->x, n, sc->cz);
         ds4_mm(m, &Lw->comp_gate, sc->x, n, sc->cg);
         for (int i = 0; i < n; i++)
             ds4_comp_push(m, &st->comp, sc->cz + (size_t)i * cw, sc->cg + (size_t)i * cw, Lw->comp_ape, Lw->comp_norm,
                           p0 + i, false);
+        ds4_prof_stage(DS4_STAGE_ATTN);
     }
     attn_job job = {s, l, n, omega};
     if (kind == DS4_ATTN_CSA) {
+        ds4_prof_stage(DS4_STAGE_COMP);
         const int IH = c->idx_head, ID = c->idx_dim;
         ds4_mm(m, &Lw->idx_q_b, sc->qa, n, sc->iq);
         for (int i = 0; i < n; i++)
@@ -188,6 +191,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);
         ds4_pool_run(m->pool, index_row, &job, n);
+        ds4_prof_stage(DS4_STAGE_ATTN);
     }
     ds4_pool_run(m->pool, attn_head, &job, (int64_t)n * H);
 

@@ -9,6 +9,7 @@
 #include "quant/quant.h"
 
 void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *Y) {
+    ds4_prof_bytes((uint64_t)w->rows * w->row_bytes);
     if (n == 1)
         ds4_matvec(w->type, w->data, w->rows, w->cols, X, Y, m->pool);
     else
@@ -105,6 +106,7 @@ void ds4_forward_chunk(ds4_session *s, const int32_t *tokens, int n, float *logi
     const int N = c->n_hc, D = c->n_embd, ND = N * D;
     ds4_scratch *sc = &s->sc;
 
+    ds4_prof_stage(DS4_STAGE_HC);
     for (int i = 0; i < n; i++) {
         float *H = sc->H + (size_t)i * ND;
         ds4_dequantize_row(w->token_embd.type, (const uint8_t *)w->token_embd.data + (uint64_t)tokens[i] * w->token_embd.row_bytes,
@@ -116,15 +118,19 @@ void ds4_forward_chunk(ds4_session *s, const int32_t *tokens, int n, float *logi
     for (int l = 0; l < c->n_layer; l++) {
         const ds4_layer_weights *L = &w->layers[l];
         hc_pre(s, n, &L->hc_attn_fn, L->hc_attn_base, L->hc_attn_scale, L->attn_norm);
+        ds4_prof_stage(DS4_STAGE_ATTN);
         ds4_attention(s, l, n);
+        ds4_prof_stage(DS4_STAGE_HC);
         hc_post(s, n);
         hc_pre(s, n, &L->hc_ffn_fn, L->hc_ffn_base, L->hc_ffn_scale, L->ffn_norm);
         ds4_moe(s, l, tokens, n);
+        ds4_prof_stage(DS4_STAGE_HC);
         hc_post(s, n);
         if (s->hidden) s->hidden(s->hidden_user, l + 1, s->pos, n, sc->H, ND);
     }
 
     /* HC head (§5): w_j = σ(mix_j·s + b_j) + eps, y = Σ w_j·H_j, then the final norm. */
+    ds4_prof_stage(DS4_STAGE_HEAD);
     for (int i = 0; i < n; i++) ds4_rmsnorm(sc->fhat + (size_t)i * ND, sc->H + (size_t)i * ND, NULL, ND, c->rms_eps);
     ds4_mm(m, &w->out_hc_fn, sc->fhat, n, sc->mix);
     for (int i = 0; i < n; i++) {
@@ -146,5 +152,6 @@ void ds4_forward_chunk(ds4_session *s, const int32_t *tokens, int n, float *logi
         else
             ds4_mm(m, &w->output, sc->logit_x + (size_t)(n - 1) * D, 1, logits);
     }
+    ds4_prof_stage(DS4_STAGE_COUNT);
     s->pos += n;
 }

@@ -104,6 +104,11 @@ void ds4_forward_chunk(ds4_session *s, const int32_t *tokens, int n, float *logi
 void ds4_attention(ds4_session *s, int layer, int n);
 void ds4_moe(ds4_session *s, int layer, const int32_t *tokens, int n);
 
+/* profile.c: stage boundary marks and the streamed-bytes counter (no-ops
+ * unless ds4_profile_start was called on this thread). */
+void ds4_prof_stage(int stage);
+void ds4_prof_bytes(uint64_t bytes);
+
 /* Weight products go through the quant module's kernels. */
 void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *Y);
 

@@ -57,18 +57,21 @@ void ds4_moe(ds4_session *s, int l, const int32_t *tokens, int n) {
     const int FS = F * c->n_expert_shared;
     const float lim = c->swiglu_clamp[l];
 
+    ds4_prof_stage(DS4_STAGE_ROUTER);
     ds4_mm(m, &Lw->gate_inp, sc->x, n, sc->router);
     for (int i = 0; i < n; i++)
         route(c, Lw, l < c->n_hash_layer, tokens[i], sc->router + (size_t)i * E, sc->sel + (size_t)i * K,
               sc->selw + (size_t)i * K, sc->router + (size_t)i * E);
 
     /* Shared expert first: it initialises y for every row. */
+    ds4_prof_stage(DS4_STAGE_SHARED);
     ds4_mm(m, &Lw->gate_sh, sc->x, n, sc->ex_g);
     ds4_mm(m, &Lw->up_sh, sc->x, n, sc->ex_u);
     swiglu(sc->ex_g, sc->ex_u, (size_t)n * FS, lim);
     ds4_mm(m, &Lw->down_sh, sc->ex_g, n, sc->y);
 
     /* Routed experts, each over the rows that selected it. */
+    ds4_prof_stage(DS4_STAGE_ROUTED);
     for (int e = 0; e < E; e++) {
         int cnt = 0;
         for (int i = 0; i < n; i++)

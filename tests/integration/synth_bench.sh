@@ -1,0 +1,32 @@
+#!/bin/sh
+# ds4 synth writes an engine-valid model (tiny shape here; the Flash shape is
+# the same code with bigger numbers) and ds4 bench -m measures it: decode
+# bytes per token counted by the engine, prefill, stage split, CSV.
+set -eu
+m="$DS4_TMP/tiny.gguf"
+"$DS4_BIN" synth --shape tiny --layers 3 --recipe q2-asym --out "$m"
+[ -f "$m" ] && [ ! -e "$m.tmp" ]
+"$DS4_BIN" inspect "$m" | grep -q 'IQ2_XXS'
+"$DS4_BIN" logits -m "$m" --tokens 1,2,3,4 --out "$DS4_TMP/l.f32" >/dev/null 2>&1
+# q4 recipe: routed experts become Q4_K.
+"$DS4_BIN" synth --shape tiny --layers 1 --recipe q4 --out "$DS4_TMP/q4.gguf"
+"$DS4_BIN" inspect "$DS4_TMP/q4.gguf" | grep -q 'Q4_K'
+out="$DS4_TMP/bench.csv"
+"$DS4_BIN" bench -m "$m" --gen 4 --prefill 8,24 --triad-mb 4 --threads 2 --csv >"$out"
+grep -q '^triad,gbs,' "$out"
+grep -q '^decode,tok_s,' "$out"
+# The engine counted a positive number of weight bytes per token, and the
+# routed-expert and head stages both read weights.
+awk -F, '$1 == "decode" && $2 == "bytes_per_token" { ok = $3 > 100000 } END { exit !ok }' "$out"
+awk -F, '$1 == "stage_decode" && ($2 == "routed experts" || $2 == "head") && $5 > 0 { n++ } END { exit n != 2 }' "$out"
+grep -q '^prefill,8,' "$out"
+grep -q '^prefill,24,' "$out"
+grep -q '^projection,flash43_bytes_per_token,' "$out"
+# Table form and errors.
+"$DS4_BIN" bench -m "$m" --gen 2 --prefill 0 --triad-mb 4 | grep -q 'of the same-run triad'
+if "$DS4_BIN" synth --layers 0 --out "$DS4_TMP/x.gguf" 2>/dev/null; then echo "accepted --layers 0"; exit 1; fi
+if "$DS4_BIN" synth --layers 2 --recipe q9 --out "$DS4_TMP/x.gguf" 2>"$DS4_TMP/err"; then echo "accepted q9"; exit 1; fi
+grep -q 'q9' "$DS4_TMP/err"
+[ ! -e "$DS4_TMP/x.gguf" ] && [ ! -e "$DS4_TMP/x.gguf.tmp" ]
+if "$DS4_BIN" bench -m "$DS4_TMP/missing.gguf" --triad-mb 4 2>"$DS4_TMP/err"; then echo "accepted a missing file"; exit 1; fi
+echo ok
