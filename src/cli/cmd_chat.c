@@ -118,7 +118,8 @@ static bool turn(chat_ctx *c, const char *user_text) {
         ds4_tokens_free(&ids);
         free(prompt);
         ds4_chat_pop(&c->conv);
-        reset_session(c); /* the session may hold part of the suffix */
+        /* A failed evaluation may have left part of the suffix in the session. */
+        if (ds4_session_pos(c->sess) != pos) reset_session(c);
         return false;
     }
     c->last_prompt = (int)ids.n;
@@ -146,6 +147,8 @@ static bool turn(chat_ctx *c, const char *user_text) {
     ds4_chat_stream_free(st);
     if (c->color && c->in_reasoning_shown) fputs(RESET, stdout);
     if (fin == CLI_FINISH_INTERRUPT) fputs(c->color ? DIM " [interrupted]" RESET : " [interrupted]", stdout);
+    else if (fin == CLI_FINISH_LENGTH && g.max_tokens < c->op.n_tokens)
+        fputs(c->color ? DIM " [context full: /clear starts over]" RESET : " [context full: /clear starts over]", stdout);
     fputc('\n', stdout);
     fflush(stdout);
     g_interrupt = 0;
