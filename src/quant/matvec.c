@@ -45,6 +45,14 @@ void *ds4_quant_scratch(int slot, size_t bytes) {
     return s->p;
 }
 
+void ds4_quant_thread_release(void) {
+    for (int i = 0; i < 2; i++) {
+        free(tls_scratch[i].p);
+        tls_scratch[i].p = NULL;
+        tls_scratch[i].cap = 0;
+    }
+}
+
 /* ---- work split ---- */
 
 typedef struct {

@@ -107,4 +107,9 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);
 
+/* Frees the calling thread's kernel scratch buffers (they are kept per
+ * thread for speed and re-created on the next matvec/matmul). A thread that
+ * ran kernels and is about to exit calls this, so its buffers do not leak. */
+void ds4_quant_thread_release(void);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/progress.h"
+#include "quant/quant.h"
 #include "sampler/sampler.h"
 #include "server/output.h"
 #include "server/server_internal.h"
@@ -291,5 +292,6 @@ void *srv_worker_main(void *arg) {
         pthread_mutex_unlock(&st->qmu);
         srv_job_release(j);
     }
+    ds4_quant_thread_release(); /* this thread ran the forward pass's kernels */
     return NULL;
 }
