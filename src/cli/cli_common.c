@@ -310,6 +310,8 @@ void cli_common_usage(FILE *f) {
             "  --top-k K             keep the K best tokens, 0 = off (default 0)\n"
             "  --min-p P             drop tokens below P x the best probability (default 0.05)\n"
             "  --repeat-penalty R    penalize recently seen tokens (default 1 = off)\n"
+            "  --frequency-penalty F, --presence-penalty P   OpenAI-style penalties (default 0)\n"
+            "  --penalty-last-n N    how many recent tokens the penalties look at (default 64, 0 = all)\n"
             "  --seed S              random seed (default: from the clock; printed on stderr)\n");
 }
 
@@ -338,6 +340,9 @@ int cli_parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o
     else if (!strcmp(a, "--top-k")) { VAL(); CHK(cli_parse_int(cmd, a, v, 0, DS4_SAMPLER_MAX_TOP_K, &o->sp.top_k)); }
     else if (!strcmp(a, "--min-p")) { VAL(); CHK(cli_parse_float(cmd, a, v, 0, 1, &o->sp.min_p)); }
     else if (!strcmp(a, "--repeat-penalty")) { VAL(); CHK(cli_parse_float(cmd, a, v, 0.01f, 100, &o->sp.repeat_penalty)); }
+    else if (!strcmp(a, "--frequency-penalty")) { VAL(); CHK(cli_parse_float(cmd, a, v, -2, 2, &o->sp.frequency_penalty)); }
+    else if (!strcmp(a, "--presence-penalty")) { VAL(); CHK(cli_parse_float(cmd, a, v, -2, 2, &o->sp.presence_penalty)); }
+    else if (!strcmp(a, "--penalty-last-n")) { VAL(); CHK(cli_parse_int(cmd, a, v, 0, 1 << 30, &o->sp.penalty_last_n)); }
     else if (!strcmp(a, "--seed")) { VAL(); CHK(cli_parse_u64(cmd, a, v, &o->sp.seed)); }
     else return 0;
 #undef VAL

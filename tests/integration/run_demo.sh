@@ -27,6 +27,8 @@ grep 'generation:' "$T/a.err"
 "$BIN" run -m "$M" --raw -p "JULIET:" -n 30 --temp 0 --seed 1 -t 2 >"$T/g1" 2>/dev/null
 "$BIN" run -m "$M" --raw -p "JULIET:" -n 30 --temp 0 --seed 2 -t 2 >"$T/g2" 2>/dev/null
 cmp -s "$T/g1" "$T/g2" || fail "greedy differs between seeds"
+"$BIN" run -m "$M" --raw -p "JULIET:" -n 30 --temp 0 --repeat-penalty 2 -t 2 >"$T/g3" 2>/dev/null
+cmp -s "$T/g1" "$T/g3" && fail "--repeat-penalty 2 did not change greedy output"
 
 # the same prompt from a file and from stdin
 printf 'ROMEO:' >"$T/prompt.txt"
