@@ -26,91 +26,108 @@
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
+/* KQX runs KQ_LANES sub-blocks per vector: 8 where 32-byte vectors are
+ * native (AVX), else 4 (SSE, NEON), which compilers lower much better than
+ * emulated 32-byte vectors. */
+#if defined(__AVX__)
+#define KQ_LANES 8
+#else
+#define KQ_LANES 4
+#endif
+typedef float vkf __attribute__((vector_size(4 * KQ_LANES)));
+typedef int32_t vki __attribute__((vector_size(4 * KQ_LANES)));
+
 /* Lane-wise helpers as macros: functions taking or returning 32-byte vectors
  * would trip -Wpsabi in builds without AVX (e.g. -march=x86-64-v2). */
-#define SEL(m, a, b) ((v8f)(((v8i)(a) & (m)) | ((v8i)(b) & ~(m))))
-/* nearest() of quant_internal.h, lane-wise. */
-#define NEAREST8(v) (((v8i)((v) + 12582912.0f) & 0x007fffff) - 0x00400000)
-/* Clamp l (a v8i lvalue) to [0, hi]. */
+#define SEL(m, a, b) ((vkf)(((vki)(a) & (m)) | ((vki)(b) & ~(m))))
+/* nearest() of quant_internal.h, lane-wise (VI: the int vector type). */
+#define NEARESTV(v, VI) (((VI)((v) + 12582912.0f) & 0x007fffff) - 0x00400000)
+/* Clamp l (a vki lvalue) to [0, hi]. */
 #define CLAMP8(l, hi)                              \
     do {                                           \
         (l) &= ~((l) >> 31);                       \
-        const v8i over_ = (l) > (hi);              \
+        const vki over_ = (l) > (hi);              \
         (l) = ((l) & ~over_) | ((hi) & over_);     \
     } while (0)
 /* Error term: w*|e| (mode abs) or w*(e*e). */
-#define KQX_ERR8(w, e, use_abs) ((use_abs) ? (w) * (v8f)((v8i)(e) & 0x7fffffff) : (w) * ((e) * (e)))
+#define KQX_ERR8(w, e, use_abs) ((use_abs) ? (w) * (vkf)((vki)(e) & 0x7fffffff) : (w) * ((e) * (e)))
 
-void ds4_kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
-                 float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
-    v8f X[32], W[32], Lf[32], A[32];
-    X[0] = W[0] = (v8f){0}; /* n >= 1 always; keeps the compiler's flow analysis quiet */
+static void kqx_lanes(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
+                      float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
+    vkf X[32], W[32], Lf[32], A[32];
+    X[0] = W[0] = (vkf){0}; /* n >= 1 always; keeps the compiler's flow analysis quiet */
     for (int i = 0; i < n; i++)
-        for (int b = 0; b < 8; b++) {
+        for (int b = 0; b < KQ_LANES; b++) {
             X[i][b] = x[b * n + i];
             W[i][b] = w[b * n + i];
         }
-    v8f lo = X[0], hi = X[0];
-    v8f sw = W[0];
-    v8f sx = sw * X[0];
+    vkf lo = X[0], hi = X[0];
+    vkf sw = W[0];
+    vkf sx = sw * X[0];
     for (int i = 1; i < n; i++) {
         lo = SEL(X[i] < lo, X[i], lo);
         hi = SEL(X[i] > hi, X[i], hi);
         sw += W[i];
         sx += W[i] * X[i];
     }
-    const v8f zero = {0};
+    const vkf zero = {0};
     lo = SEL(lo > 0, zero, lo);
-    const v8i degenerate = qkx3 ? hi <= lo : hi == lo;
-    const v8f lo0 = lo;
-    const v8f fnmax = zero + (float)nmax;
-    v8f is = fnmax / (hi - lo);
-    v8f sc = 1.0f / is;
-    v8f best = zero;
+    const vki degenerate = qkx3 ? hi <= lo : hi == lo;
+    const vkf lo0 = lo;
+    const vkf fnmax = zero + (float)nmax;
+    vkf is = fnmax / (hi - lo);
+    vkf sc = 1.0f / is;
+    vkf best = zero;
     for (int i = 0; i < n; i++) {
-        v8i l = NEAREST8(is * (X[i] - lo));
+        vki l = NEARESTV(is * (X[i] - lo), vki);
         CLAMP8(l, nmax);
-        Lf[i] = __builtin_convertvector(l, v8f);
-        const v8f e = (sc * Lf[i] + lo) - X[i];
+        Lf[i] = __builtin_convertvector(l, vkf);
+        const vkf e = (sc * Lf[i] + lo) - X[i];
         best += KQX_ERR8(W[i], e, use_abs);
     }
     for (int s = 0; nstep >= 1 && s <= nstep; s++) {
         /* lo is the current value, which an accepted candidate may have replaced. */
-        const v8f isc = (rmin + rdelta * (float)s + (float)nmax) / (hi - lo);
-        v8f sl = zero, sl2 = zero, sxl = zero;
+        const vkf isc = (rmin + rdelta * (float)s + (float)nmax) / (hi - lo);
+        vkf sl = zero, sl2 = zero, sxl = zero;
         for (int i = 0; i < n; i++) {
-            const v8f v = isc * (X[i] - lo);
+            const vkf v = isc * (X[i] - lo);
             /* v > 0 ? nearest(min(v, nmax)) : 0 -- "not > 0" includes NaN. */
-            const v8f vc = SEL(v < fnmax, v, fnmax);
-            const v8i a = NEAREST8(vc) & (v > 0);
-            A[i] = __builtin_convertvector(a, v8f);
-            const v8f wa = W[i] * A[i];
+            const vkf vc = SEL(v < fnmax, v, fnmax);
+            const vki a = NEARESTV(vc, vki) & (v > 0);
+            A[i] = __builtin_convertvector(a, vkf);
+            const vkf wa = W[i] * A[i];
             sl += wa;
             sl2 += wa * A[i];
             sxl += wa * X[i];
         }
-        const v8f D = sw * sl2 - sl * sl;
-        v8f ca = (sw * sxl - sx * sl) / D;
-        v8f cb = (sl2 * sx - sl * sxl) / D;
-        const v8i bpos = cb > 0;
+        const vkf D = sw * sl2 - sl * sl;
+        vkf ca = (sw * sxl - sx * sl) / D;
+        vkf cb = (sl2 * sx - sl * sxl) / D;
+        const vki bpos = cb > 0;
         ca = SEL(bpos, sxl / sl2, ca);
         cb = SEL(bpos, zero, cb);
-        v8f e2 = zero;
+        vkf e2 = zero;
         for (int i = 0; i < n; i++) {
-            const v8f e = (ca * A[i] + cb) - X[i];
+            const vkf e = (ca * A[i] + cb) - X[i];
             e2 += KQX_ERR8(W[i], e, use_abs);
         }
-        const v8i take = (D > 0) & (e2 < best);
+        const vki take = (D > 0) & (e2 < best);
         for (int i = 0; i < n; i++) Lf[i] = SEL(take, A[i], Lf[i]);
         best = SEL(take, e2, best);
         sc = SEL(take, ca, sc);
         lo = SEL(take, cb, lo);
     }
-    for (int b = 0; b < 8; b++) {
+    for (int b = 0; b < KQ_LANES; b++) {
         scale[b] = degenerate[b] ? 0.0f : sc[b];
         the_min[b] = degenerate[b] ? -lo0[b] : -lo[b];
         for (int i = 0; i < n; i++) L[b * n + i] = degenerate[b] ? 0 : (uint8_t)Lf[i][b];
     }
+}
+
+void ds4_kqx8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *the_min,
+              float rmin, float rdelta, int nstep, bool use_abs, bool qkx3) {
+    for (int g = 0; g < 8; g += KQ_LANES)
+        kqx_lanes(n, nmax, x + g * n, w + g * n, L + g * n, scale + g, the_min + g, rmin, rdelta, nstep, use_abs, qkx3);
 }
 
 /* QP (B.6): symmetric fit x ~ scale*L, L in [0, nmax] (negative x give
@@ -139,7 +156,7 @@ float ds4_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const floa
     const v8i inmax = {nmax, nmax, nmax, nmax, nmax, nmax, nmax, nmax};
     v8f e = {0};
     for (int i = 0; i < n; i++) {
-        v8i l = NEAREST8(ist * x[i]);
+        v8i l = NEARESTV(ist * x[i], v8i);
         const v8i over = l > inmax;
         l = (l & ~over) | (inmax & over);
         const v8f d = x[i] - sct * __builtin_convertvector(l, v8f);
