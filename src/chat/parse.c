@@ -36,10 +36,11 @@ static const char *find_param_close(const char *p, const char *end, const ds4_ds
 
 /* Parses parameters up to the close tag of `container` ("invoke" or
  * "parameter"), writing a compact JSON object. Returns the position after
- * the close tag, or NULL when malformed. *bad_json records a `false` body
- * that is not JSON (the caller then uses {} for the arguments, §2 ⚠). */
+ * the close tag, or NULL when malformed. A `false` body that is not JSON
+ * becomes a JSON string (ds4 emptied the whole arguments object, §2 ⚠; an
+ * argument is never dropped here). */
 static const char *parse_params(const char *p, const char *end, const ds4_dsml_form *f,
-                                const char *container, ds4_sb *json, bool *bad_json, int depth) {
+                                const char *container, ds4_sb *json, int depth) {
     if (depth > 64) return NULL;
     ds4_sb name = {0}, str = {0};
     bool first = true;
@@ -64,7 +65,7 @@ static const char *parse_params(const char *p, const char *end, const ds4_dsml_f
         const char *q = skip_ws(p, end);
         if (!has_string && open_tag(q, end, f, "parameter")) {
             /* No string attribute and nested parameters: an object. */
-            p = parse_params(q, end, f, "parameter", json, bad_json, depth + 1);
+            p = parse_params(q, end, f, "parameter", json, depth + 1);
             if (!p) break;
             continue;
         }
@@ -78,8 +79,9 @@ static const char *parse_params(const char *p, const char *end, const ds4_dsml_f
             } else {
                 json_error_t je;
                 json_t *v = json_loadb(b, (size_t)(e - b), JSON_DECODE_ANY, &je);
+                /* not JSON for its declared type: passed on as a string */
                 if (v) ds4_json_minify(json, b, e, NULL);
-                else *bad_json = true, ds4_sb_add(json, "null");
+                else ds4_json_quote(json, b, (size_t)(e - b));
                 json_decref(v);
             }
         } else {
@@ -113,8 +115,7 @@ static const char *parse_block(const char *p, const char *end, const ds4_dsml_fo
         p = ds4_dsml_attrs(p + n, end, &name, &has_name, &str, &has_string);
         if (!p || !has_name || name.len == 0) break;
         ds4_sb args = {0};
-        bool bad_json = false;
-        p = parse_params(p, end, f, "invoke", &args, &bad_json, 0);
+        p = parse_params(p, end, f, "invoke", &args, 0);
         if (!p) {
             ds4_sb_free(&args);
             break;
@@ -122,12 +123,7 @@ static const char *parse_block(const char *p, const char *end, const ds4_dsml_fo
         out->calls = ds4_xrealloc(out->calls, (size_t)(out->n_calls + 1) * sizeof *out->calls);
         ds4_parsed_call *c = &out->calls[out->n_calls++];
         c->name = ds4_xstrdup(name.s);
-        if (bad_json) {
-            ds4_sb_free(&args);
-            c->arguments = ds4_xstrdup("{}");
-        } else {
-            c->arguments = ds4_sb_take(&args);
-        }
+        c->arguments = ds4_sb_take(&args);
     }
     ds4_sb_free(&name);
     ds4_sb_free(&str);

@@ -2,6 +2,7 @@
  * holds"). All fed text is kept in one buffer; `pos` marks how far it has
  * been handed out (or dropped), and each feed advances it as far as the
  * role of the bytes is certain. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,6 @@ struct ds4_chat_stream {
     int n_started;   /* calls whose header went out */
     bool call_open;  /* a started call has not ended */
     bool first_param;
-    bool jbody_any;  /* something of the current JSON body went out */
     bool tools_done;
     ds4_sb name, str, tmp;
     ds4_sb sent; /* arguments sent for the open call */
@@ -175,7 +175,6 @@ static bool tool_step(ds4_chat_stream *s) {
         if (!is_false) ds4_sb_addc(&s->tmp, '"');
         args(s, s->tmp.s, s->tmp.len);
         s->ts = is_false ? T_JBODY : T_SBODY;
-        s->jbody_any = false;
         return true;
     }
     case T_SBODY:
@@ -200,14 +199,28 @@ static bool tool_step(ds4_chat_stream *s) {
             args(s, s->tmp.s, s->tmp.len);
             s->pos = to;
         } else {
-            if (!s->jbody_any)
-                while (p < stop && is_ws(*p)) p++;
-            const char *e = stop;
-            while (e > p && is_ws(e[-1])) e--; /* trailing whitespace waits */
-            if (e > p) s->jbody_any = true;
-            args(s, p, (size_t)(e - p));
-            if (close && !s->jbody_any) args(s, "null", 4);
-            s->pos = close ? (size_t)(close - b) : (size_t)(e - b);
+            /* A string="false" body is judged whole: valid JSON goes out as
+             * it is, anything else as a JSON string (never dropped), an
+             * empty body as null. So nothing leaves before its close tag. */
+            (void)stop;
+            if (!close) return false;
+            const char *q = p, *e = close;
+            while (q < e && is_ws(*q)) q++;
+            while (e > q && is_ws(e[-1])) e--;
+            if (q == e) {
+                args(s, "null", 4);
+            } else {
+                json_t *v = json_loadb(q, (size_t)(e - q), JSON_DECODE_ANY, NULL);
+                if (v) {
+                    args(s, q, (size_t)(e - q));
+                } else {
+                    s->tmp.len = 0;
+                    ds4_json_quote(&s->tmp, q, (size_t)(e - q));
+                    args(s, s->tmp.s, s->tmp.len);
+                }
+                json_decref(v);
+            }
+            s->pos = (size_t)(close - b);
         }
         if (!close) return false;
         s->pos = (size_t)(close - b) + closelen;

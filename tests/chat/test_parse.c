@@ -88,13 +88,17 @@ Test(chat_parse, params_entities_types_nesting) {
     ds4_chat_parsed_free(&p);
 }
 
-Test(chat_parse, non_json_false_body_empties_arguments) {
+/* Issue 6 resolves §2 ⚠ (ds4 emptied the whole object): a `false` body that is
+ * not JSON is passed on as a string, never dropped, by the final parse and by
+ * the live projection alike. */
+Test(chat_parse, non_json_false_body_becomes_a_string) {
+    const char *text = "<｜DSML｜tool_calls><｜DSML｜invoke name=\"f\"><｜DSML｜parameter name=\"a\" string=\"true\">x</｜DSML｜parameter>"
+                       "<｜DSML｜parameter name=\"b\" string=\"false\"> no \"pe </｜DSML｜parameter>"
+                       "<｜DSML｜parameter name=\"c\" string=\"false\">[1, 2]</｜DSML｜parameter></｜DSML｜invoke></｜DSML｜tool_calls>";
     ds4_chat_parsed p;
-    parse("<｜DSML｜tool_calls><｜DSML｜invoke name=\"f\"><｜DSML｜parameter name=\"a\" string=\"true\">x</｜DSML｜parameter>"
-          "<｜DSML｜parameter name=\"b\" string=\"false\">nope</｜DSML｜parameter></｜DSML｜invoke></｜DSML｜tool_calls>",
-          false, true, &p);
+    parse(text, false, true, &p);
     cr_assert_eq(p.n_calls, 1);
-    cr_assert_str_eq(p.calls[0].arguments, "{}");
+    cr_assert_str_eq(p.calls[0].arguments, "{\"a\":\"x\",\"b\":\"no \\\"pe\",\"c\":[1,2]}");
     ds4_chat_parsed_free(&p);
 }
 

@@ -462,3 +462,37 @@ Test(server_reply, models_listing) {
     json_decref(v);
     free(s);
 }
+
+Test(server_reply, non_json_false_argument_is_a_string_in_stream_and_reply) {
+    const char *text = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"read_file\">\n"
+                       "<｜DSML｜parameter name=\"max_lines\" string=\"false\">five</｜DSML｜parameter>\n"
+                       "<｜DSML｜parameter name=\"n\" string=\"false\">{\"k\": [1]}</｜DSML｜parameter>\n"
+                       "</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+    run g;
+    generate(&g, SRV_API_CHAT, "{\"stream\":true,\"think\":false," TOOLS_OPENAI ",\"messages\":[{\"content\":\"x\"}]}",
+             text, SRV_FINISH_STOP);
+    json_t *evs = sse_events(g.sse.s);
+    srv_buf args = {0};
+    size_t i;
+    json_t *ev;
+    json_array_foreach(evs, i, ev) {
+        json_t *tc = dig(ev, "data.choices.0.delta.tool_calls.0");
+        if (tc) srv_buf_add(&args, dstr(tc, "function.arguments"));
+    }
+    json_t *a = json_loads(args.s, 0, NULL);
+    cr_assert(a, "streamed arguments are not JSON: %s", args.s);
+    cr_assert_str_eq(dstr(a, "max_lines"), "five");
+    cr_assert_eq(json_integer_value(dig(a, "n.k.0")), 1);
+    json_decref(a);
+    srv_buf_free(&args);
+    json_decref(evs);
+    run_free(&g);
+
+    generate(&g, SRV_API_MESSAGES, "{\"thinking\":{\"type\":\"disabled\"},\"tools\":[{\"name\":\"read_file\"}],"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", text, SRV_FINISH_STOP);
+    json_t *v = json_loads(g.body, 0, NULL);
+    cr_assert_str_eq(dstr(v, "content.0.type"), "tool_use");
+    cr_assert_str_eq(dstr(v, "content.0.input.max_lines"), "five");
+    json_decref(v);
+    run_free(&g);
+}
