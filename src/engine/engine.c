@@ -115,6 +115,8 @@ static void scratch_alloc(ds4_session *s) {
     sc->ex_w = scratch(s, S * K);
     sc->topk = ds4_xcalloc(S * (size_t)c->idx_topk, sizeof(int32_t));
     sc->n_topk = ds4_xcalloc(S, sizeof(int));
+    sc->iscore_stride = s->ctx / DS4_CSA_RATIO + 1;
+    sc->iscore = scratch(s, S * (size_t)sc->iscore_stride);
     sc->logit_x = scratch(s, S * D);
     /* Per-thread scores: a window plus the most compressed entries one query can see. */
     int most = c->idx_topk;
@@ -127,7 +129,8 @@ static void scratch_alloc(ds4_session *s) {
 static void scratch_free(ds4_scratch *sc) {
     float *fl[] = {sc->H, sc->H2, sc->fhat, sc->mix, sc->pre, sc->post, sc->comb, sc->x, sc->y, sc->qa, sc->q,
                    sc->kv, sc->cz, sc->cg, sc->iq, sc->iw, sc->iz, sc->ig, sc->o, sc->og, sc->lg, sc->low,
-                   sc->router, sc->selw, sc->ex_x, sc->ex_g, sc->ex_u, sc->ex_o, sc->ex_w, sc->logit_x, sc->thr};
+                   sc->router, sc->selw, sc->ex_x, sc->ex_g, sc->ex_u, sc->ex_o, sc->ex_w, sc->logit_x, sc->thr,
+                   sc->iscore};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) free(fl[i]);
     free(sc->sel);
     free(sc->ex_rows);

@@ -2,6 +2,8 @@
  * from architecture.md (§4 RoPE/YaRN, §13 rounding steps). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 #include "engine/cpu/ops.h"
 
@@ -94,4 +96,40 @@ Test(ops, softplus_matches_torch_threshold) {
     cr_assert_eq(ds4_softplus(25.0f), 25.0f);
     cr_assert(fabsf(ds4_softplus(0.0f) - logf(2.0f)) < 1e-7f);
     cr_assert(fabsf(ds4_softplus(-30.0f) - expf(-30.0f)) < 1e-15f);
+}
+
+static int cmp_i32(const void *a, const void *b) { return *(const int32_t *)a - *(const int32_t *)b; }
+
+Test(ops, topk_keeps_the_lowest_index_among_ties) {
+    const float s[10] = {0, 3, 0, 5, 3, 0, 3, 7, 0, 3};
+    int32_t idx[10];
+    float heap[10];
+    int n = ds4_topk(s, 10, 4, idx, heap);
+    cr_assert_eq(n, 4);
+    qsort(idx, 4, sizeof idx[0], cmp_i32);
+    const int32_t want[4] = {1, 3, 4, 7}; /* 7, 5 and the first two of the four 3s */
+    for (int i = 0; i < 4; i++) cr_assert_eq(idx[i], want[i], "idx[%d] = %d", i, idx[i]);
+    n = ds4_topk(s, 10, 7, idx, heap); /* all nonzero entries, then the zero at index 0 */
+    qsort(idx, 7, sizeof idx[0], cmp_i32);
+    const int32_t want7[7] = {0, 1, 3, 4, 6, 7, 9};
+    for (int i = 0; i < 7; i++) cr_assert_eq(idx[i], want7[i], "idx[%d] = %d", i, idx[i]);
+    cr_assert_eq(ds4_topk(s, 3, 8, idx, heap), 3);
+    /* larger random check against a stable sort */
+    enum { N = 500, K = 37 };
+    float r[N], h[K];
+    int32_t got[K];
+    for (int i = 0; i < N; i++) r[i] = (float)((i * 7919) % 61) * 0.5f; /* many ties */
+    ds4_topk(r, N, K, got, h);
+    qsort(got, K, sizeof got[0], cmp_i32);
+    int32_t ref[K], nref = 0;
+    bool used[N] = {0};
+    for (int k = 0; k < K; k++) { /* K times the strictly largest remaining, ascending scan */
+        int best = -1;
+        for (int i = 0; i < N; i++)
+            if (!used[i] && (best < 0 || r[i] > r[best])) best = i;
+        used[best] = true;
+        ref[nref++] = best;
+    }
+    qsort(ref, K, sizeof ref[0], cmp_i32);
+    for (int i = 0; i < K; i++) cr_assert_eq(got[i], ref[i]);
 }

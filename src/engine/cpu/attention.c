@@ -13,31 +13,28 @@ typedef struct {
     ds4_session *s;
     int layer, n;
     const float *omega;
+    int idx_blocks; /* indexer score blocks per row */
 } attn_job;
 
-/* Selects the indexer's top-k visible entries for row i (§8). A min-heap
- * of the kept entries; scanning ascending indices and replacing only on a
- * strictly better score keeps the lowest index among equal scores. */
-static void index_row(void *ctx, int64_t i, int thread) {
+#define IDX_BLOCK 256 /* entries scored per task: spreads one decode row over the threads */
+
+/* Indexer scores of row i against entries of block b (§8):
+ * score(t, w) = Σ_h ω_h·IH^-1/2·ID^-1/2·ReLU(qI_h·K_w). */
+static void index_score(void *ctx, int64_t task, int thread) {
+    (void)thread;
     const attn_job *j = ctx;
     ds4_session *s = j->s;
     const ds4_config *c = &s->m->cfg;
     const ds4_comp_state *ic = &s->L[j->layer].icomp;
-    const int64_t t = s->pos + i;
-    const int n_vis = (int)((t + 1) / ic->m);
-    const int KI = c->idx_topk, IH = c->idx_head, ID = c->idx_dim;
-    int32_t *sel = s->sc.topk + i * KI;
-    if (n_vis <= KI) {
-        for (int w = 0; w < n_vis; w++) sel[w] = w;
-        s->sc.n_topk[i] = n_vis;
-        return;
-    }
-    float *heap_s = s->sc.thr + (size_t)thread * s->sc.thr_stride; /* KI scores */
-    int32_t *heap_i = sel;
-    const float *q = s->sc.iq + i * IH * ID, *wt = s->sc.iw + i * IH;
+    const int i = (int)(task / j->idx_blocks), b = (int)(task % j->idx_blocks);
+    const int n_vis = (int)((s->pos + i + 1) / ic->m);
+    const int IH = c->idx_head, ID = c->idx_dim;
+    const int w0 = b * IDX_BLOCK, w1 = w0 + IDX_BLOCK < n_vis ? w0 + IDX_BLOCK : n_vis;
+    if (n_vis <= c->idx_topk || w0 >= n_vis) return;
+    const float *q = s->sc.iq + (size_t)i * IH * ID, *wt = s->sc.iw + (size_t)i * IH;
     const float scale = 1.0f / sqrtf((float)IH) / sqrtf((float)ID);
-    int hn = 0;
-    for (int w = 0; w < n_vis; w++) {
+    float *out = s->sc.iscore + (size_t)i * s->sc.iscore_stride;
+    for (int w = w0; w < w1; w++) {
         const float *k = ic->entries + (size_t)w * ID;
         float sc = 0.0f;
         for (int h = 0; h < IH; h++) {
@@ -46,36 +43,27 @@ static void index_row(void *ctx, int64_t i, int thread) {
             for (int d = 0; d < ID; d++) dot += qh[d] * k[d];
             if (dot > 0.0f) sc += wt[h] * scale * dot;
         }
-        /* heap order: parent is worse (lower score, or equal score and higher index) */
-        if (hn < KI) {
-            int p = hn++;
-            while (p > 0) {
-                int par = (p - 1) / 2;
-                if (heap_s[par] < sc || (heap_s[par] == sc && heap_i[par] > w)) break;
-                heap_s[p] = heap_s[par];
-                heap_i[p] = heap_i[par];
-                p = par;
-            }
-            heap_s[p] = sc;
-            heap_i[p] = w;
-        } else if (sc > heap_s[0]) {
-            int p = 0;
-            for (;;) {
-                int a = 2 * p + 1, b = a + 1, worst = p;
-                float ws = sc;
-                int wi = w;
-                if (a < hn && (heap_s[a] < ws || (heap_s[a] == ws && heap_i[a] > wi))) { worst = a; ws = heap_s[a]; wi = heap_i[a]; }
-                if (b < hn && (heap_s[b] < ws || (heap_s[b] == ws && heap_i[b] > wi))) worst = b;
-                if (worst == p) break;
-                heap_s[p] = heap_s[worst];
-                heap_i[p] = heap_i[worst];
-                p = worst;
-            }
-            heap_s[p] = sc;
-            heap_i[p] = w;
-        }
+        out[w] = sc;
     }
-    s->sc.n_topk[i] = hn;
+}
+
+/* Selects row i's top-k visible entries (lowest index first among ties). */
+static void index_select(void *ctx, int64_t i, int thread) {
+    const attn_job *j = ctx;
+    ds4_session *s = j->s;
+    const ds4_config *c = &s->m->cfg;
+    const ds4_comp_state *ic = &s->L[j->layer].icomp;
+    const int n_vis = (int)((s->pos + i + 1) / ic->m);
+    const int KI = c->idx_topk;
+    int32_t *sel = s->sc.topk + i * KI;
+    if (n_vis <= KI) {
+        for (int w = 0; w < n_vis; w++) sel[w] = w;
+        s->sc.n_topk[i] = n_vis;
+        return;
+    }
+    const float *score = s->sc.iscore + (size_t)i * s->sc.iscore_stride;
+    float *heap = s->sc.thr + (size_t)thread * s->sc.thr_stride; /* KI scores */
+    s->sc.n_topk[i] = ds4_topk(score, n_vis, KI, sel, heap);
 }
 
 /* One (row, head): scores over window keys then compressed entries, a
@@ -170,7 +158,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
                           p0 + i, false);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
-    attn_job job = {s, l, n, omega};
+    attn_job job = {s, l, n, omega, 0};
     if (kind == DS4_ATTN_CSA) {
         ds4_prof_stage(DS4_STAGE_COMP);
         const int IH = c->idx_head, ID = c->idx_dim;
@@ -190,7 +178,10 @@ void ds4_attention(ds4_session *s, int l, int n) {
         for (int i = 0; i < n; i++)
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);
-        ds4_pool_run(m->pool, index_row, &job, n);
+        const int max_vis = (int)((p0 + n) / c->compress_ratio[l]);
+        job.idx_blocks = (max_vis + IDX_BLOCK - 1) / IDX_BLOCK;
+        if (max_vis > c->idx_topk) ds4_pool_run(m->pool, index_score, &job, (int64_t)n * job.idx_blocks);
+        ds4_pool_run(m->pool, index_select, &job, n);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
     ds4_pool_run(m->pool, attn_head, &job, (int64_t)n * H);

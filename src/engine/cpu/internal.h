@@ -69,6 +69,8 @@ typedef struct ds4_scratch {
     float *ex_w;            /* S gathered weights */
     int32_t *topk;          /* S x KI selected compressed entries (CSA) */
     int *n_topk;            /* S */
+    float *iscore;          /* S x iscore_stride indexer scores (CSA rows past top-k) */
+    int iscore_stride;
     float *thr;             /* per thread: scores/probs, (W + KI + cap) floats */
     int thr_stride;
     float *logit_x;         /* S x D normalised head input */

@@ -121,3 +121,46 @@ void ds4_fp4_round_trip(float *x, int n) {
         for (int i = 0; i < len; i++) x[b + i] = ds4_e2m1_round(x[b + i] / scale) * scale;
     }
 }
+
+/* A min-heap of the kept entries, rooted at the worst (lowest score; among
+ * equal scores the highest index). Scanning ascending indices and replacing
+ * the root only on a strictly better score keeps the lowest index among
+ * equal scores. */
+int ds4_topk(const float *score, int n, int k, int32_t *idx, float *heap_s) {
+    int hn = 0;
+    for (int w = 0; w < n; w++) {
+        const float sc = score[w];
+        if (hn < k) {
+            int p = hn++;
+            while (p > 0) {
+                const int par = (p - 1) / 2;
+                if (heap_s[par] < sc || (heap_s[par] == sc && idx[par] > w)) break;
+                heap_s[p] = heap_s[par];
+                idx[p] = idx[par];
+                p = par;
+            }
+            heap_s[p] = sc;
+            idx[p] = w;
+        } else if (sc > heap_s[0]) {
+            int p = 0;
+            for (;;) {
+                const int a = 2 * p + 1, b = a + 1;
+                int worst = p, wi = w;
+                float ws = sc;
+                if (a < hn && (heap_s[a] < ws || (heap_s[a] == ws && idx[a] > wi))) {
+                    worst = a;
+                    ws = heap_s[a];
+                    wi = idx[a];
+                }
+                if (b < hn && (heap_s[b] < ws || (heap_s[b] == ws && idx[b] > wi))) worst = b;
+                if (worst == p) break;
+                heap_s[p] = heap_s[worst];
+                idx[p] = idx[worst];
+                p = worst;
+            }
+            heap_s[p] = sc;
+            idx[p] = w;
+        }
+    }
+    return hn;
+}

@@ -36,4 +36,9 @@ float ds4_e4m3_round(float v);
 /* Value of an E2M1 round trip of one already-scaled value (clamped to ±6). */
 float ds4_e2m1_round(float v);
 
+/* Indices of the min(k, n) largest scores (in no particular order); among
+ * equal scores the lowest index wins (architecture.md §8). heap_s: k floats
+ * of scratch. Returns the count. */
+int ds4_topk(const float *score, int n, int k, int32_t *idx, float *heap_s);
+
 #endif
