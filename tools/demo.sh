@@ -10,4 +10,4 @@ if [ ! -f "$M" ]; then
 fi
 SEED=${DEMO_SEED:+--seed $DEMO_SEED}
 printf 'ROMEO:'
-exec build/ds4 run -m "$M" --raw -p "ROMEO:" -n 120 $SEED
+exec "${DS4_BIN:-build/ds4}" run -m "$M" --raw -p "ROMEO:" -n 120 $SEED
