@@ -25,13 +25,15 @@ static void usage(FILE *out) {
             "  --output TYPE        output head\n"
             "                       TYPE: F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS\n"
             "  --imatrix FILE       legacy llama.cpp imatrix .dat (per-expert slices)\n"
+            "  --mtp-out FILE       also write the mtp.0.* block as the separate MTP GGUF\n"
             "  --threads N          worker threads (default: all CPUs)\n"
             "  --name NAME          general.name (default: the folder name)\n"
             "  --vocab-only         write only the tokenizer metadata (DIR holds tokenizer.json)\n"
             "  --dry-run            print the planned tensor table and total size, write nothing\n"
             "  --report             print each quantized tensor's and expert's relative RMSE\n\n"
             "A tensor whose row length is not a multiple of the target block falls back to the\n"
-            "nearest higher-precision type (with a warning). mtp.* tensors are skipped with a note.\n"
+            "nearest higher-precision type (with a warning). mtp.* tensors are not part of the\n"
+            "main file: without --mtp-out they are skipped with a note.\n"
             "Output goes to FILE.tmp and is renamed when complete.\n");
 }
 
@@ -62,6 +64,7 @@ int cmd_convert(int argc, char **argv) {
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o.out_path = v;
         else if (!strcmp(a, "--recipe")) o.recipe = v;
         else if (!strcmp(a, "--imatrix")) o.imatrix_path = v;
+        else if (!strcmp(a, "--mtp-out")) o.mtp_path = v;
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             char *end = NULL;

@@ -286,11 +286,11 @@ static bool file_exists(const char *dir, const char *name) {
     return ok;
 }
 
-static void write_general(const ds4_convert_opts *o, gguf_writer *w) {
+static void write_general(const ds4_convert_opts *o, gguf_writer *w, const char *arch) {
     char name[256];
     if (o->name) snprintf(name, sizeof name, "%s", o->name);
     else default_name(o->hf_dir, name, sizeof name);
-    gguf_writer_set_str(w, "general.architecture", "deepseek4");
+    gguf_writer_set_str(w, "general.architecture", arch);
     gguf_writer_set_str(w, "general.name", name);
 }
 
@@ -316,7 +316,7 @@ static bool vocab_only(const ds4_convert_opts *o, FILE *log, ds4_error *err) {
     }
     gguf_writer *w = gguf_writer_open(o->out_path, GGUF_DEFAULT_ALIGNMENT, err);
     if (w) {
-        write_general(o, w);
+        write_general(o, w, "deepseek4");
         ds4_tokmeta_write(&tm, w);
         ok = gguf_writer_finish(w, err);
     } else {
@@ -330,6 +330,83 @@ static bool vocab_only(const ds4_convert_opts *o, FILE *log, ds4_error *err) {
 }
 
 static bool is_quantized(uint32_t t) { return t == DS4_TYPE_Q8_0 || needs_importance(t); }
+
+/* What goes into one output file besides its plan. */
+typedef struct {
+    const ds4_recipe *r;
+    const ds4_hf_config *c;
+    const ds4_tokmeta *tm;  /* NULL: no tokenizer keys */
+    const ds4_imatrix *im;  /* NULL: none */
+    const char *arch;
+    bool model_keys;        /* deepseek4.* keys (the MTP file carries none, C.8) */
+} file_meta;
+
+/* Writes one GGUF (metadata, tensor infos, streamed data) to path.tmp and
+ * renames it. Any failure removes the temp file. */
+static bool write_gguf(const ds4_convert_opts *o, const char *path, const ds4_plan *plan, const ds4_st_set *s,
+                       const file_meta *fm, FILE *log, ds4_error *err) {
+    gguf_writer *w = gguf_writer_open(path, GGUF_DEFAULT_ALIGNMENT, err);
+    if (!w) return false;
+    write_general(o, w, fm->arch);
+    bool any_q = false;
+    for (size_t i = 0; i < plan->n; i++) any_q |= is_quantized(plan->t[i].type);
+    if (any_q) gguf_writer_set_u32(w, "general.quantization_version", 2);
+    gguf_writer_set_u32(w, "general.file_type", fm->r->ftype);
+    if (fm->model_keys) ds4_hf_config_write_metadata(fm->c, w);
+    if (fm->tm) ds4_tokmeta_write(fm->tm, w);
+    if (fm->im) {
+        gguf_writer_set_str(w, "quantize.imatrix.file", o->imatrix_path);
+        gguf_writer_set_u64(w, "quantize.imatrix.entries_count", (uint64_t)fm->im->n);
+        if (fm->im->dataset) gguf_writer_set_str(w, "quantize.imatrix.dataset", fm->im->dataset);
+        if (fm->im->chunk_count > 0)
+            gguf_writer_set_u64(w, "quantize.imatrix.chunks_count", (uint64_t)fm->im->chunk_count);
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < plan->n; i++)
+        ok = gguf_writer_add_tensor(w, plan->t[i].name, plan->t[i].n_dims, plan->t[i].ne, plan->t[i].type, err);
+    conv cv = {0};
+    if (ok) {
+        cv.o = o;
+        /* Per-thread slots are fixed arrays of 256: never run more threads. */
+        int want = o->threads > 0 ? o->threads : ds4_cpu_count();
+        cv.pool = ds4_pool_create(want > 256 ? 256 : want);
+        cv.n_threads = ds4_pool_threads(cv.pool);
+        cv.w = w;
+        cv.im = fm->im;
+        cv.chunk_floats = o->chunk_floats ? o->chunk_floats : DEFAULT_CHUNK_FLOATS;
+        int64_t max_cols = 1;
+        for (size_t i = 0; i < plan->n; i++)
+            if ((int64_t)plan->t[i].ne[0] > max_cols) max_cols = (int64_t)plan->t[i].ne[0];
+        for (int i = 0; i < cv.n_threads; i++) cv.scratch[i] = ds4_xmalloc((size_t)max_cols * sizeof(float));
+        double fe2[DS4_FAM_COUNT] = {0}, fr2[DS4_FAM_COUNT] = {0};
+        ds4_progress_begin(&cv.prog, "convert", plan->src_bytes, true);
+        for (size_t i = 0; ok && i < plan->n; i++)
+            ok = convert_tensor(&cv, s, &plan->t[i], log, fm->c, &fe2[plan->t[i].fam], &fr2[plan->t[i].fam], err);
+        ds4_progress_end(&cv.prog);
+        if (ok && o->report) {
+            for (int f = 0; f < DS4_FAM_COUNT; f++)
+                if (fr2[f] > 0)
+                    fprintf(log, "report: family %-10s %-8s rel_rmse %.6f\n", ds4_family_name((ds4_family)f),
+                            ds4_type_name(fm->r->type[f]), sqrt(fe2[f] / fr2[f]));
+        }
+        for (int i = 0; i < cv.n_threads; i++) free(cv.scratch[i]);
+        ds4_pool_destroy(cv.pool);
+    }
+    free(cv.raw);
+    free(cv.f);
+    free(cv.q);
+    free(cv.energy);
+    if (!ok) {
+        gguf_writer_abort(w);
+        return false;
+    }
+    uint64_t size = gguf_writer_planned_size(w);
+    if (!gguf_writer_finish(w, err)) return false;
+    char a[32];
+    fprintf(log, "wrote %s: %zu tensors, %s (%llu bytes, recipe %s)\n", path, plan->n,
+            ds4_format_bytes((double)size, a, sizeof a), (unsigned long long)size, fm->r->name);
+    return true;
+}
 
 bool ds4_convert_run(const ds4_convert_opts *o, ds4_error *err) {
     FILE *log = o->log ? o->log : stderr;
@@ -352,79 +429,32 @@ bool ds4_convert_run(const ds4_convert_opts *o, ds4_error *err) {
     }
     if (!have_tok) fprintf(log, "note: %s has no tokenizer.json: the GGUF gets no tokenizer metadata\n", o->hf_dir);
     ds4_st_set *s = ds4_st_open_dir(o->hf_dir, err);
-    ds4_plan plan = {0};
+    ds4_plan plan = {0}, mplan = {0};
     ds4_imatrix im = {0};
     bool have_im = false;
-    gguf_writer *w = NULL;
-    conv cv = {0};
     ok = s && ds4_plan_build(&plan, &c, s, &r, log, err);
+    if (ok && o->mtp_path) {
+        if (!ds4_plan_has_mtp(s)) ok = ds4_fail(err, "--mtp-out: the checkpoint has no mtp.0.* tensors (missing tensor 'mtp.0.e_proj.weight')");
+        else ok = ds4_plan_build_mtp(&mplan, &c, s, &r, log, err);
+    }
     if (ok && o->dry_run) {
         ds4_plan_print(&plan, o->table ? o->table : stdout);
-        goto done;
-    }
-    if (ok && o->imatrix_path) ok = have_im = ds4_imatrix_load(o->imatrix_path, &im, err);
-    if (ok) ok = (w = gguf_writer_open(o->out_path, GGUF_DEFAULT_ALIGNMENT, err)) != NULL;
-    if (ok) {
-        write_general(o, w);
-        bool any_q = false;
-        for (size_t i = 0; i < plan.n; i++) any_q |= is_quantized(plan.t[i].type);
-        if (any_q) gguf_writer_set_u32(w, "general.quantization_version", 2);
-        gguf_writer_set_u32(w, "general.file_type", r.ftype);
-        ds4_hf_config_write_metadata(&c, w);
-        if (have_tok) ds4_tokmeta_write(&tm, w);
-        if (have_im) {
-            gguf_writer_set_str(w, "quantize.imatrix.file", o->imatrix_path);
-            gguf_writer_set_u64(w, "quantize.imatrix.entries_count", (uint64_t)im.n);
-            if (im.dataset) gguf_writer_set_str(w, "quantize.imatrix.dataset", im.dataset);
-            if (im.chunk_count > 0) gguf_writer_set_u64(w, "quantize.imatrix.chunks_count", (uint64_t)im.chunk_count);
+        if (o->mtp_path) ds4_plan_print(&mplan, o->table ? o->table : stdout);
+    } else {
+        if (ok && o->imatrix_path) ok = have_im = ds4_imatrix_load(o->imatrix_path, &im, err);
+        file_meta fm = {&r, &c, have_tok ? &tm : NULL, have_im ? &im : NULL, "deepseek4", true};
+        ok = ok && write_gguf(o, o->out_path, &plan, s, &fm, log, err);
+        if (ok && o->mtp_path) {
+            /* ds4 reads no metadata from the MTP file (C.8). */
+            file_meta mm = {&r, &c, NULL, have_im ? &im : NULL, "deepseek4_mtp_support", false};
+            ok = write_gguf(o, o->mtp_path, &mplan, s, &mm, log, err);
+            /* All or nothing: without its MTP file the main one is not what was asked. */
+            if (!ok) unlink(o->out_path);
         }
-        for (size_t i = 0; ok && i < plan.n; i++)
-            ok = gguf_writer_add_tensor(w, plan.t[i].name, plan.t[i].n_dims, plan.t[i].ne, plan.t[i].type, err);
     }
-    if (ok) {
-        cv.o = o;
-        /* Per-thread slots are fixed arrays of 256: never run more threads. */
-        int want = o->threads > 0 ? o->threads : ds4_cpu_count();
-        cv.pool = ds4_pool_create(want > 256 ? 256 : want);
-        cv.n_threads = ds4_pool_threads(cv.pool);
-        cv.w = w;
-        cv.im = have_im ? &im : NULL;
-        cv.chunk_floats = o->chunk_floats ? o->chunk_floats : DEFAULT_CHUNK_FLOATS;
-        int64_t max_cols = 1;
-        for (size_t i = 0; i < plan.n; i++)
-            if ((int64_t)plan.t[i].ne[0] > max_cols) max_cols = (int64_t)plan.t[i].ne[0];
-        for (int i = 0; i < cv.n_threads; i++) cv.scratch[i] = ds4_xmalloc((size_t)max_cols * sizeof(float));
-        double fe2[DS4_FAM_COUNT] = {0}, fr2[DS4_FAM_COUNT] = {0};
-        ds4_progress_begin(&cv.prog, "convert", plan.src_bytes, true);
-        for (size_t i = 0; ok && i < plan.n; i++)
-            ok = convert_tensor(&cv, s, &plan.t[i], log, &c, &fe2[plan.t[i].fam], &fr2[plan.t[i].fam], err);
-        ds4_progress_end(&cv.prog);
-        if (ok && o->report) {
-            for (int f = 0; f < DS4_FAM_COUNT; f++)
-                if (fr2[f] > 0)
-                    fprintf(log, "report: family %-10s %-8s rel_rmse %.6f\n", ds4_family_name((ds4_family)f),
-                            ds4_type_name(r.type[f]), sqrt(fe2[f] / fr2[f]));
-        }
-        for (int i = 0; i < cv.n_threads; i++) free(cv.scratch[i]);
-        ds4_pool_destroy(cv.pool);
-    }
-    if (ok) {
-        uint64_t size = gguf_writer_planned_size(w);
-        ok = gguf_writer_finish(w, err);
-        w = NULL;
-        char a[32];
-        if (ok)
-            fprintf(log, "wrote %s: %zu tensors, %s (%llu bytes, recipe %s)\n", o->out_path, plan.n,
-                    ds4_format_bytes((double)size, a, sizeof a), (unsigned long long)size, r.name);
-    }
-done:
-    if (w) gguf_writer_abort(w);
-    free(cv.raw);
-    free(cv.f);
-    free(cv.q);
-    free(cv.energy);
     if (have_im) ds4_imatrix_free(&im);
     ds4_plan_free(&plan);
+    ds4_plan_free(&mplan);
     ds4_st_close(s);
     if (have_tok) ds4_tokmeta_free(&tm);
     ds4_hf_config_free(&c);

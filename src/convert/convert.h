@@ -23,6 +23,7 @@ typedef struct ds4_convert_opts {
     const char *recipe;      /* default "q2-asym" */
     uint32_t ov_experts, ov_routed_down, ov_attn, ov_shared, ov_output; /* DS4_TYPE_NONE = recipe's */
     const char *imatrix_path;
+    const char *mtp_path;    /* also write the separate MTP GGUF (C.8) here */
     const char *name;        /* general.name; default: folder name */
     int threads;             /* <= 0: all CPUs */
     bool dry_run, report, vocab_only;

@@ -73,6 +73,7 @@ typedef struct {
     FILE *log;
     ds4_error *err;
     bool *used; /* per checkpoint tensor, indexed by position in the set */
+    bool mtp;   /* building the MTP block: mtp.0.* on both sides */
 } builder;
 
 static void mark_used(builder *b, const ds4_st_tensor *t) {
@@ -154,7 +155,8 @@ static bool add(builder *b, ds4_family fam, int layer, const char *gguf, const c
     p->t = ds4_xrealloc(p->t, (p->n + 1) * sizeof *p->t);
     ds4_plan_tensor *t = &p->t[p->n];
     memset(t, 0, sizeof *t);
-    if (layer >= 0) snprintf(t->name, sizeof t->name, "blk.%d.%s", layer, gguf);
+    if (b->mtp) snprintf(t->name, sizeof t->name, "mtp.0.%s", gguf);
+    else if (layer >= 0) snprintf(t->name, sizeof t->name, "blk.%d.%s", layer, gguf);
     else snprintf(t->name, sizeof t->name, "%s", gguf);
     t->fam = fam;
     t->layer = layer;
@@ -197,9 +199,13 @@ static bool add_layer(builder *b, int L) {
     const ds4_hf_config *c = b->c;
     int64_t D = c->n_embd, HD = c->head_dim, Q = c->q_lora, H = c->n_head, G = c->o_groups;
     int64_t hc_mix = 2 * c->n_hc + c->n_hc * c->n_hc, hcD = c->n_hc * D;
-    int32_t m = ds4_hf_ratio(c, L);
-    char hf[160];
-#define HF(suffix) (snprintf(hf, sizeof hf, "layers.%d.%s", L, suffix), hf)
+    /* The MTP block is a layer without compressor, indexer or hash routing. */
+    int32_t m = b->mtp ? 0 : ds4_hf_ratio(c, L);
+    bool hash = !b->mtp && L < c->n_hash_layer;
+    char hf[160], pre[32];
+    if (b->mtp) snprintf(pre, sizeof pre, "mtp.0.");
+    else snprintf(pre, sizeof pre, "layers.%d.", L);
+#define HF(suffix) (snprintf(hf, sizeof hf, "%s%s", pre, suffix), hf)
     bool ok = add(b, DS4_FAM_HC_FN, L, "hc_attn_fn.weight", HF("hc_attn_fn"), 1, 2, hc_mix, hcD) &&
               add(b, DS4_FAM_VECTOR, L, "hc_attn_scale.weight", HF("hc_attn_scale"), 1, 1, I(3)) &&
               add(b, DS4_FAM_VECTOR, L, "hc_attn_base.weight", HF("hc_attn_base"), 1, 1, hc_mix) &&
@@ -234,14 +240,14 @@ static bool add_layer(builder *b, int L) {
          add(b, DS4_FAM_VECTOR, L, "hc_ffn_base.weight", HF("hc_ffn_base"), 1, 1, hc_mix) &&
          add(b, DS4_FAM_VECTOR, L, "ffn_norm.weight", HF("ffn_norm.weight"), 1, 1, D) &&
          add(b, DS4_FAM_GATE_INP, L, "ffn_gate_inp.weight", HF("ffn.gate.weight"), 1, 2, c->n_expert, D);
-    if (ok && L >= c->n_hash_layer)
+    if (ok && !hash)
         ok = add(b, DS4_FAM_VECTOR, L, "exp_probs_b.bias", HF("ffn.gate.bias"), 1, 1, c->n_expert);
-    if (ok && L < c->n_hash_layer)
+    if (ok && hash)
         ok = add(b, DS4_FAM_TID2EID, L, "ffn_gate_tid2eid.weight", HF("ffn.gate.tid2eid"), 1, 2, c->n_vocab, c->n_expert_used);
     int E = (int)c->n_expert;
     int64_t F = c->n_ff_exp;
     char pat[3][64];
-    for (int k = 0; k < 3; k++) snprintf(pat[k], sizeof pat[k], "layers.%d.ffn.experts.%%d.w%d.weight", L, k == 0 ? 1 : k == 1 ? 3 : 2);
+    for (int k = 0; k < 3; k++) snprintf(pat[k], sizeof pat[k], "%sffn.experts.%%d.w%d.weight", pre, k == 0 ? 1 : k == 1 ? 3 : 2);
     ok = ok && add(b, DS4_FAM_EXP_GATE, L, "ffn_gate_exps.weight", pat[0], E, 2, F, D) &&
          add(b, DS4_FAM_EXP_UP, L, "ffn_up_exps.weight", pat[1], E, 2, F, D) &&
          add(b, DS4_FAM_EXP_DOWN, L, "ffn_down_exps.weight", pat[2], E, 2, D, F);
@@ -255,10 +261,33 @@ static bool add_layer(builder *b, int L) {
     return ok;
 }
 
+bool ds4_plan_has_mtp(const ds4_st_set *s) { return ds4_st_find(s, "mtp.0.e_proj.weight") != NULL; }
+
+bool ds4_plan_build_mtp(ds4_plan *p, const ds4_hf_config *c, const ds4_st_set *s, const ds4_recipe *r, FILE *log,
+                        ds4_error *err) {
+    memset(p, 0, sizeof *p);
+    builder b = {p, c, s, r, log, err, ds4_xcalloc(ds4_st_count(s) + 1, 1), true};
+    int64_t D = c->n_embd;
+    /* Formats.md C.8: projections Q8_0 (the attention family's type), the
+     * rest as in the blocks. */
+    bool ok = add(&b, DS4_FAM_ATTN, 0, "e_proj.weight", "mtp.0.e_proj.weight", 1, 2, D, D) &&
+              add(&b, DS4_FAM_ATTN, 0, "h_proj.weight", "mtp.0.h_proj.weight", 1, 2, D, D) &&
+              add(&b, DS4_FAM_VECTOR, 0, "enorm.weight", "mtp.0.enorm.weight", 1, 1, D) &&
+              add(&b, DS4_FAM_VECTOR, 0, "hnorm.weight", "mtp.0.hnorm.weight", 1, 1, D) &&
+              add(&b, DS4_FAM_VECTOR, 0, "norm.weight", "mtp.0.norm.weight", 1, 1, D) &&
+              add(&b, DS4_FAM_VECTOR, 0, "hc_head_base.weight", "mtp.0.hc_head_base", 1, 1, c->n_hc) &&
+              add(&b, DS4_FAM_HC_FN, 0, "hc_head_fn.weight", "mtp.0.hc_head_fn", 1, 2, c->n_hc, c->n_hc * D) &&
+              add(&b, DS4_FAM_VECTOR, 0, "hc_head_scale.weight", "mtp.0.hc_head_scale", 1, 1, I(1)) &&
+              add_layer(&b, 0);
+    free(b.used);
+    if (!ok) ds4_plan_free(p);
+    return ok;
+}
+
 bool ds4_plan_build(ds4_plan *p, const ds4_hf_config *c, const ds4_st_set *s, const ds4_recipe *r, FILE *log,
                     ds4_error *err) {
     memset(p, 0, sizeof *p);
-    builder b = {p, c, s, r, log, err, ds4_xcalloc(ds4_st_count(s) + 1, 1)};
+    builder b = {p, c, s, r, log, err, ds4_xcalloc(ds4_st_count(s) + 1, 1), false};
     int64_t D = c->n_embd, V = c->n_vocab;
     bool ok = add(&b, DS4_FAM_TOKEN_EMBD, -1, "token_embd.weight", "embed.weight", 1, 2, V, D) &&
               add(&b, DS4_FAM_VECTOR, -1, "output_norm.weight", "norm.weight", 1, 1, D) &&
@@ -281,7 +310,8 @@ bool ds4_plan_build(ds4_plan *p, const ds4_hf_config *c, const ds4_st_set *s, co
             }
         }
         if (log && p->n_mtp_skipped)
-            fprintf(log, "note: skipping %zu mtp.* tensors (the main DS4 GGUF carries no MTP block)\n", p->n_mtp_skipped);
+            fprintf(log, "note: %zu mtp.* tensors are not part of the main DS4 GGUF (use --mtp-out FILE to write the "
+                         "separate MTP GGUF)\n", p->n_mtp_skipped);
         if (log && p->n_unused)
             fprintf(log, "warning: %zu checkpoint tensors are not used by the DS4 layout (first: %s)\n", p->n_unused,
                     first_unused);

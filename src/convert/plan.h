@@ -69,6 +69,11 @@ typedef struct ds4_plan {
 /* log receives the fallback warnings and notes (may be NULL). */
 bool ds4_plan_build(ds4_plan *p, const ds4_hf_config *c, const ds4_st_set *s, const ds4_recipe *r, FILE *log,
                     ds4_error *err);
+/* The separate MTP GGUF (formats.md C.8): the 32 mtp.0.* tensors, from the
+ * checkpoint's mtp.0.* tensors (D.6 mapping). */
+bool ds4_plan_build_mtp(ds4_plan *p, const ds4_hf_config *c, const ds4_st_set *s, const ds4_recipe *r, FILE *log,
+                        ds4_error *err);
+bool ds4_plan_has_mtp(const ds4_st_set *s);
 void ds4_plan_free(ds4_plan *p);
 
 /* Prints the planned tensor table and the total. */
