@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "base/fp16.h"
 #include "quant/iq2xxs_tables.h"
@@ -118,7 +121,6 @@ static void build_tables(void) {
  * each lane adds the term its level selects: the same binary32 operations in
  * the same order as evaluating every candidate in full. */
 #if defined(__AVX2__)
-#include <immintrin.h>
 typedef struct { __m256 t[8]; } dist_terms;
 
 static inline void make_terms(dist_terms *dt, const float *xv, const float *wa, float scale) {

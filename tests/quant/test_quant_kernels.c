@@ -5,6 +5,7 @@
 #include "quant_testdata.h"
 
 #include "base/pool.h"
+#include "quant/iq2xxs_tables.h"
 
 TestSuite(quant_kernels);
 
@@ -173,4 +174,44 @@ Test(quant_kernels, matvec_and_matmul_equal_per_row_vec_dot) {
     ds4_pool_destroy(pool);
     free(src);
     free(X);
+}
+
+/* The generated C tables equal shared/docs/iq2xxs_tables.txt, and the
+ * properties formats.md B.4 states hold (sign parity, codes from the grid). */
+Test(quant_kernels, iq2xxs_tables_match_reference_file) {
+    char path[600];
+    const char *sh = getenv("DS4_SHARED");
+    snprintf(path, sizeof path, "%s/docs/iq2xxs_tables.txt", sh ? sh : "../shared");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    char line[4096]; /* comment lines are long; values are one per line */
+    int sec = 0, idx[4] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "# SECTION ", 10)) {
+            sec = atoi(line + 10);
+            continue;
+        }
+        if (line[0] == '#' || line[0] == '\n') continue;
+        const unsigned long long v = strtoull(line, NULL, 16);
+        cr_assert(sec >= 1 && sec <= 3);
+        const int i = idx[sec]++;
+        if (sec == 1) cr_assert_eq(ds4_iq2xxs_grid[i], v, "grid %d", i);
+        if (sec == 2) cr_assert_eq(ds4_ksigns_iq2xs[i], v, "ksigns %d", i);
+        if (sec == 3) cr_assert_eq(ds4_kgrid_2bit_256[i], v, "kgrid %d", i);
+    }
+    fclose(f);
+    cr_assert_eq(idx[1], 256);
+    cr_assert_eq(idx[2], 128);
+    cr_assert_eq(idx[3], 256);
+    for (int s = 0; s < 128; s++) cr_assert_eq(ds4_ksigns_iq2xs[s], s | (__builtin_parity(s) << 7));
+    for (int k = 0; k < 256; k++) {
+        unsigned code = 0;
+        for (int j = 0; j < 8; j++) {
+            const unsigned b = (ds4_iq2xxs_grid[k] >> (8 * j)) & 0xff;
+            cr_assert(b == 8 || b == 25 || b == 43);
+            code |= (b == 8 ? 0u : b == 25 ? 1u : 2u) << (2 * j);
+        }
+        cr_assert_eq(code, ds4_kgrid_2bit_256[k], "kgrid %d", k);
+        if (k) cr_assert_gt(ds4_iq2xxs_grid[k], ds4_iq2xxs_grid[k - 1], "grid sorted at %d", k);
+    }
 }
