@@ -2,7 +2,8 @@
 # ds4 serve's disk KV cache: a request sharing a long prefix with an earlier
 # one is served from a snapshot after a restart, with the same greedy output
 # as without the cache; a corrupted snapshot is rejected and removed; the
-# space budget evicts the least recently used files.
+# space budget evicts the least recently used files; continued snapshots land
+# on their boundaries.
 set -eu
 BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
 . tests/integration/lib/server_common.sh
@@ -68,4 +69,14 @@ stop_server || fail "server e exit"
 grep -q "kv cache: evicting " "$T/e.log" || { cat "$T/e.log"; fail "nothing evicted"; }
 total=$(cat "$T"/kv/*.kv | wc -c)
 [ "$total" -le 1048576 ] || fail "cache dir holds $total bytes, over the 1 MiB budget"
+# continued snapshots at absolute multiples of ceil(100/64)*64 = 128 tokens,
+# during prefill and during decoding
+rm -rf "$T/kv"
+start_server "$T/f.log" --ctx 4096 $KV --kv-cache-cold-max-tokens 0 --kv-cache-continued-interval-tokens 100 \
+    --kv-cache-boundary-align-tokens 64
+post "$T/r1.json" "$T/of.json"
+stop_server || fail "server f exit"
+for n in 128 256 384; do
+    grep -q "saved [0-9a-f]*\.kv (continued, $n tokens" "$T/f.log" || { cat "$T/f.log"; fail "no continued save at $n"; }
+done
 echo ok
