@@ -1,7 +1,9 @@
 /* ds4 convert: official DeepSeek V4 checkpoint -> DS4 GGUF. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "convert/convert.h"
@@ -35,6 +37,27 @@ static void usage(FILE *out) {
             "nearest higher-precision type (with a warning). mtp.* tensors are not part of the\n"
             "main file: without --mtp-out they are skipped with a note.\n"
             "Output goes to FILE.tmp and is renamed when complete.\n");
+}
+
+/* Ctrl-C / kill: remove the partial OUT.tmp files (unlink is async-signal-safe). */
+static char tmp_out[4200], tmp_mtp[4200];
+
+static void on_signal(int sig) {
+    if (tmp_out[0]) unlink(tmp_out);
+    if (tmp_mtp[0]) unlink(tmp_mtp);
+    _exit(128 + sig);
+}
+
+static void install_cleanup(const char *out, const char *mtp) {
+    if (out) snprintf(tmp_out, sizeof tmp_out, "%s.tmp", out);
+    if (mtp) snprintf(tmp_mtp, sizeof tmp_mtp, "%s.tmp", mtp);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 static bool parse_type(const char *flag, const char *v, uint32_t *out) {
@@ -102,6 +125,7 @@ int cmd_convert(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (!o.dry_run) install_cleanup(o.out_path, o.mtp_path);
     ds4_error err = {{0}};
     if (!ds4_convert_run(&o, &err)) {
         fprintf(stderr, "ds4 convert: error: %s\n", err.msg);

@@ -92,3 +92,12 @@ patch "$d/config.json" 's/"head_dim"/"head_dimension"/'
 expect missing_key "$d" "config.json" "head_dim"
 
 echo "$n bad-input cases ok"
+
+# Interrupted conversion: SIGINT removes OUT.tmp.
+"$BIN" convert --hf "$DEMO" --out "$T/int.gguf" --recipe q2-asym --threads 1 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -INT $pid 2>/dev/null || true
+wait $pid || true
+[ ! -e "$T/int.gguf.tmp" ] || fail "interrupted conversion left int.gguf.tmp"
+echo "ok interrupt"
