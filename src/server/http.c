@@ -188,7 +188,8 @@ srv_http *srv_http_start(const srv_http_opts *o, srv_handler handler, void *user
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3600,
+                            /* idle sockets only: MHD does not count time spent in our handler */
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
                             MHD_OPTION_END);
     if (!h->d) {
