@@ -21,6 +21,7 @@
  * count. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "quant/quant_internal.h"
 #include "quant/simd.h"
@@ -45,12 +46,24 @@ void *ds4_quant_scratch(int slot, size_t bytes) {
     return s->p;
 }
 
+/* Per-thread job and task tables of ds4_matvec_batch. */
+typedef struct batch_job batch_job;
+typedef struct { int32_t job; int64_t r0; } batch_task;
+static _Thread_local batch_job *tls_jobs;
+static _Thread_local batch_task *tls_tasks;
+static _Thread_local size_t tls_jobs_cap, tls_tasks_cap;
+
 void ds4_quant_thread_release(void) {
     for (int i = 0; i < 2; i++) {
         free(tls_scratch[i].p);
         tls_scratch[i].p = NULL;
         tls_scratch[i].cap = 0;
     }
+    free(tls_jobs);
+    free(tls_tasks);
+    tls_jobs = NULL;
+    tls_tasks = NULL;
+    tls_jobs_cap = tls_tasks_cap = 0;
 }
 
 /* ---- work split ---- */
@@ -170,4 +183,114 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
 void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *x, float *y,
                 ds4_pool *pool) {
     ds4_matmul(type, W, rows, cols, x, 1, y, pool);
+}
+
+/* ---- batched matvec ---- */
+
+struct batch_job {
+    mm_ctx c;
+    ds4_act_quant_fn quant; /* NULL: float activation used in place */
+    ds4_act_prep_fn prep;
+    uint32_t at;
+    int share;              /* earlier job whose prepared activation this one reuses, or -1 */
+};
+typedef struct { const batch_job *jobs; const batch_task *tasks; } batch_ctx;
+
+static void batch_task_fn(void *p, int64_t task, int thread_index) {
+    const batch_ctx *b = p;
+    const batch_task *t = &b->tasks[task];
+    mv_task((void *)&b->jobs[t->job].c, t->r0 / b->jobs[t->job].c.rows_per_task, thread_index);
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return p;
+    size_t n = need * 2;
+    void *q = realloc(p, n * elem);
+    if (!q) {
+        fprintf(stderr, "ds4: out of memory for %zu batch entries\n", n);
+        abort();
+    }
+    *cap = n;
+    return q;
+}
+
+void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
+    if (n_jobs <= 0) return;
+    tls_jobs = grow(tls_jobs, &tls_jobs_cap, (size_t)n_jobs, sizeof *tls_jobs);
+    batch_job *bj = tls_jobs;
+    /* Activation bytes: one prepared copy per distinct (x, cols, format). */
+    size_t act_total = 0, std_max = 0;
+    int64_t total_rows_bytes = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const ds4_matvec_job *jb = &jobs[j];
+        const ds4_dot_kernel k = ds4_dot_kernel_for(jb->type);
+        const uint64_t rb = ds4_row_bytes(jb->type, (uint64_t)jb->cols);
+        if (!k.dot || rb == 0) ds4_quant_bad_type("matvec_batch (no kernel or bad column count)", jb->type);
+        batch_job *b = &bj[j];
+        memset(b, 0, sizeof *b);
+        b->share = -1;
+        b->c.dot = k.dot;
+        b->c.W = jb->W;
+        b->c.row_bytes = (size_t)rb;
+        b->c.rows = jb->rows;
+        b->c.cols = jb->cols;
+        b->c.n_tok = 1;
+        b->c.tok_tile = 1;
+        b->c.Y = jb->y;
+        b->at = ds4_act_type(jb->type);
+        b->prep = k.act_prep;
+        total_rows_bytes += jb->rows * (int64_t)rb;
+        if (b->at == DS4_TYPE_F32 && !k.act_prep) {
+            b->c.act = (const uint8_t *)jb->x;
+            continue;
+        }
+        b->quant = ds4_act_quant_for(b->at);
+        const size_t std = round64((size_t)ds4_row_bytes(b->at, (uint64_t)jb->cols));
+        b->c.act_bytes = k.act_prep ? round64(k.act_bytes(jb->cols)) : std;
+        if (std > std_max) std_max = std;
+        b->share = -1;
+        for (int i = 0; i < j && b->share < 0; i++)
+            if (jobs[i].x == jb->x && jobs[i].cols == jb->cols && bj[i].at == b->at && bj[i].prep == b->prep &&
+                bj[i].quant)
+                b->share = i;
+        if (b->share < 0) act_total += b->c.act_bytes;
+    }
+    uint8_t *act = act_total ? ds4_quant_scratch(0, act_total) : NULL;
+    uint8_t *std = std_max ? ds4_quant_scratch(1, std_max) : NULL;
+    size_t off = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        batch_job *b = &bj[j];
+        if (!b->quant) continue;
+        if (b->share >= 0) {
+            b->c.act = bj[b->share].c.act;
+            continue;
+        }
+        uint8_t *dst = act + off;
+        off += b->c.act_bytes;
+        if (b->prep) {
+            b->quant(jobs[j].x, std, jobs[j].cols);
+            b->prep(jobs[j].cols, std, dst);
+        } else {
+            b->quant(jobs[j].x, dst, jobs[j].cols);
+        }
+        b->c.act = dst;
+    }
+    /* Row chunks of every job in one task list: the threads stream from one
+     * matrix to the next without a barrier in between. */
+    const int nt = pool ? ds4_pool_threads(pool) : 1;
+    int64_t chunk = CHUNK_BYTES;
+    if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
+    size_t n_tasks = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        batch_job *b = &bj[j];
+        int64_t rpt = chunk / (int64_t)b->c.row_bytes;
+        b->c.rows_per_task = rpt < 1 ? 1 : rpt;
+        n_tasks += (size_t)((b->c.rows + b->c.rows_per_task - 1) / b->c.rows_per_task);
+    }
+    tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks, sizeof *tls_tasks);
+    size_t t = 0;
+    for (int j = 0; j < n_jobs; j++)
+        for (int64_t r = 0; r < bj[j].c.rows; r += bj[j].c.rows_per_task) tls_tasks[t++] = (batch_task){j, r};
+    batch_ctx bc = {bj, tls_tasks};
+    ds4_pool_run(pool, batch_task_fn, &bc, (int64_t)n_tasks);
 }

@@ -104,6 +104,20 @@ void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
 void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
                 int64_t n_tok, float *Y, ds4_pool *pool);
 
+/* Several independent matrix-vector products in one pool dispatch (decode:
+ * the routed experts' gate and up projections, then their down
+ * projections). Jobs with the same x pointer, column count and activation
+ * format share one quantized activation. y[r] of each job equals what
+ * ds4_matvec gives for that job alone. */
+typedef struct ds4_matvec_job {
+    uint32_t type;
+    const void *W;
+    int64_t rows, cols;
+    const float *x;
+    float *y;
+} ds4_matvec_job;
+void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool);
+
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);
 

@@ -8,6 +8,12 @@ m="$DS4_TMP/tiny.gguf"
 [ -f "$m" ] && [ ! -e "$m.tmp" ]
 "$DS4_BIN" inspect "$m" | grep -q 'IQ2_XXS'
 "$DS4_BIN" logits -m "$m" --tokens 1,2,3,4 --out "$DS4_TMP/l.f32" >/dev/null 2>&1
+# Decode (one row: batched expert dispatch) and prefill (grouped rows) give
+# bit-identical logits.
+toks=5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21
+"$DS4_BIN" logits -m "$m" --tokens $toks --mode decode --out "$DS4_TMP/dec.f32" >/dev/null 2>&1
+"$DS4_BIN" logits -m "$m" --tokens $toks --mode prefill --out "$DS4_TMP/pre.f32" >/dev/null 2>&1
+cmp "$DS4_TMP/dec.f32" "$DS4_TMP/pre.f32"
 # q4 recipe: routed experts become Q4_K.
 "$DS4_BIN" synth --shape tiny --layers 1 --recipe q4 --out "$DS4_TMP/q4.gguf"
 "$DS4_BIN" inspect "$DS4_TMP/q4.gguf" | grep -q 'Q4_K'

@@ -335,3 +335,56 @@ Test(simd, activation_quantizers_bit_identical) {
     free(want);
     free(got);
 }
+
+/* A batch of mixed jobs (shared and distinct activations, a kernel-layout
+ * type, float types, odd row counts) equals each job run alone. */
+Test(simd, matvec_batch_equals_individual_matvecs) {
+    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_Q8_0,
+                              DS4_TYPE_F16, DS4_TYPE_Q4_K, DS4_TYPE_F32, DS4_TYPE_BF16};
+    const int64_t rows[] = {37, 5, 64, 1, 33, 7, 3, 129};
+    const int64_t cols[] = {512, 512, 256, 512, 512, 512, 512, 768};
+    const int xsel[] = {0, 0, 1, 0, 0, 2, 0, 3}; /* jobs 0, 1, 3, 4, 6 share x0 */
+    enum { NJ = 8 };
+    float *xs[4];
+    for (int i = 0; i < 4; i++) {
+        xs[i] = malloc(sizeof(float) * 768);
+        for (int k = 0; k < 768; k++) xs[i][k] = (float)(unif() * 2 - 1);
+    }
+    ds4_matvec_job jobs[NJ];
+    void *W[NJ];
+    float *want[NJ];
+    for (int j = 0; j < NJ; j++) {
+        W[j] = malloc(ds4_row_bytes(types[j], (uint64_t)cols[j]) * (size_t)rows[j]);
+        fill_weights(types[j], W[j], cols[j] * rows[j], false);
+        want[j] = malloc(sizeof(float) * (size_t)rows[j]);
+        jobs[j] = (ds4_matvec_job){types[j], W[j], rows[j], cols[j], xs[xsel[j]], malloc(sizeof(float) * (size_t)rows[j])};
+    }
+    /* Sane scales so every output is finite. */
+    for (int j = 0; j < NJ; j++) {
+        if (types[j] == DS4_TYPE_F32 || types[j] == DS4_TYPE_F16 || types[j] == DS4_TYPE_BF16) continue;
+        size_t rb = ds4_row_bytes(types[j], (uint64_t)cols[j]), bb = ds4_type_block_bytes(types[j]);
+        for (size_t off = 0; off < rb * (size_t)rows[j]; off += bb) {
+            uint8_t *b = (uint8_t *)W[j] + off;
+            uint16_t d = ds4_f32_to_f16(0.01f);
+            if (types[j] == DS4_TYPE_Q2_K) memcpy(b + 80, &d, 2), memcpy(b + 82, &d, 2);
+            else memcpy(b, &d, 2);
+            if (types[j] == DS4_TYPE_Q4_K) memcpy(b + 2, &d, 2);
+        }
+    }
+    ds4_pool *pool = ds4_pool_create(2);
+    for (int j = 0; j < NJ; j++) ds4_matvec(types[j], W[j], rows[j], cols[j], xs[xsel[j]], want[j], pool);
+    for (int round = 0; round < 2; round++) {
+        ds4_matvec_batch(jobs, NJ, round ? NULL : pool);
+        for (int j = 0; j < NJ; j++)
+            for (int64_t r = 0; r < rows[j]; r++)
+                cr_assert_eq(jobs[j].y[r], want[j][r], "round %d job %d (%s) row %ld: %g vs %g", round, j,
+                             ds4_type_name(types[j]), (long)r, jobs[j].y[r], want[j][r]);
+    }
+    ds4_pool_destroy(pool);
+    for (int j = 0; j < NJ; j++) {
+        free(W[j]);
+        free(want[j]);
+        free(jobs[j].y);
+    }
+    for (int i = 0; i < 4; i++) free(xs[i]);
+}

@@ -7,6 +7,7 @@
 
 #include "engine/cpu/internal.h"
 #include "engine/cpu/ops.h"
+#include "quant/quant.h"
 
 /* silu(min(g, λ)) · clamp(u, -λ, λ), in place into g. */
 static void swiglu(float *g, const float *u, size_t n, float lim) {
@@ -48,6 +49,63 @@ static void route(const ds4_config *c, const ds4_layer_weights *Lw, bool hash, i
     for (int k = 0; k < K; k++) selw[k] = score[sel[k]] / (sum + 1e-20f) * c->expert_weights_scale;
 }
 
+/* Several products in one pool dispatch, bytes counted as ds4_mm counts them. */
+static void mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n) {
+    for (int j = 0; j < n; j++) ds4_prof_bytes((uint64_t)jobs[j].rows * ds4_row_bytes(jobs[j].type, (uint64_t)jobs[j].cols));
+    ds4_matvec_batch(jobs, n, m->pool);
+}
+
+static ds4_matvec_job job_of(const ds4_mat *w, const float *x, float *y) {
+    return (ds4_matvec_job){w->type, w->data, w->rows, w->cols, x, y};
+}
+
+/* Decode (one row): the same products as the general path below, but the
+ * shared expert's gate+up, the K routed experts' gates+ups and their downs
+ * each go to the pool as one batch, instead of one dispatch (and one
+ * barrier) per matrix. Outputs are accumulated in ascending expert order,
+ * as the general path does, so both paths give identical results. */
+static void moe_one_row(ds4_session *s, const ds4_layer_weights *Lw, float lim) {
+    const ds4_model *m = s->m;
+    const ds4_config *c = &m->cfg;
+    ds4_scratch *sc = &s->sc;
+    const int D = c->n_embd, K = c->n_expert_used, F = c->n_ff_exp, FS = F * c->n_expert_shared;
+    ds4_matvec_job jobs[2 * 64];
+
+    ds4_prof_stage(DS4_STAGE_SHARED);
+    jobs[0] = job_of(&Lw->gate_sh, sc->x, sc->ex_g);
+    jobs[1] = job_of(&Lw->up_sh, sc->x, sc->ex_u);
+    mm_batch(m, jobs, 2);
+    swiglu(sc->ex_g, sc->ex_u, (size_t)FS, lim);
+    ds4_mm(m, &Lw->down_sh, sc->ex_g, 1, sc->y);
+
+    ds4_prof_stage(DS4_STAGE_ROUTED);
+    /* Selected experts in ascending id order (ties keep k order). */
+    int order[64];
+    for (int k = 0; k < K; k++) order[k] = k;
+    for (int a = 1; a < K; a++)
+        for (int b = a; b > 0 && sc->sel[order[b - 1]] > sc->sel[order[b]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    ds4_mat wd[64];
+    for (int i = 0; i < K; i++) {
+        const int e = sc->sel[order[i]];
+        const ds4_mat wg = ds4_exps_at(&Lw->gate_exps, e), wu = ds4_exps_at(&Lw->up_exps, e);
+        wd[i] = ds4_exps_at(&Lw->down_exps, e);
+        jobs[2 * i] = job_of(&wg, sc->x, sc->ex_g + (size_t)i * F);
+        jobs[2 * i + 1] = job_of(&wu, sc->x, sc->ex_u + (size_t)i * F);
+    }
+    mm_batch(m, jobs, 2 * K);
+    swiglu(sc->ex_g, sc->ex_u, (size_t)K * F, lim);
+    for (int i = 0; i < K; i++) jobs[i] = job_of(&wd[i], sc->ex_g + (size_t)i * F, sc->ex_o + (size_t)i * D);
+    mm_batch(m, jobs, K);
+    for (int i = 0; i < K; i++) {
+        const float *eo = sc->ex_o + (size_t)i * D, wr = sc->selw[order[i]];
+        for (int d = 0; d < D; d++) sc->y[d] += wr * eo[d];
+    }
+}
+
 void ds4_moe(ds4_session *s, int l, const int32_t *tokens, int n) {
     const ds4_model *m = s->m;
     const ds4_config *c = &m->cfg;
@@ -62,6 +120,11 @@ void ds4_moe(ds4_session *s, int l, const int32_t *tokens, int n) {
     for (int i = 0; i < n; i++)
         route(c, Lw, l < c->n_hash_layer, tokens[i], sc->router + (size_t)i * E, sc->sel + (size_t)i * K,
               sc->selw + (size_t)i * K, sc->router + (size_t)i * E);
+
+    if (n == 1 && K <= 64) {
+        moe_one_row(s, Lw, lim);
+        return;
+    }
 
     /* Shared expert first: it initialises y for every row. */
     ds4_prof_stage(DS4_STAGE_SHARED);
