@@ -71,15 +71,21 @@ int ds4_model_threads(const ds4_model *m) { return m->pool ? ds4_pool_threads(m-
 
 /* ---- sessions ---- */
 
+/* In sizing mode (s->chunk == 0) only counts the bytes. */
 static float *scratch(ds4_session *s, size_t n) {
     s->scratch_bytes += n * sizeof(float);
-    return ds4_xcalloc(n ? n : 1, sizeof(float));
+    return s->chunk ? ds4_xcalloc(n ? n : 1, sizeof(float)) : NULL;
 }
 
-static void scratch_alloc(ds4_session *s) {
+static void *iscratch(ds4_session *s, size_t n) {
+    s->scratch_bytes += n * sizeof(int32_t);
+    return s->chunk ? ds4_xcalloc(n ? n : 1, sizeof(int32_t)) : NULL;
+}
+
+static void scratch_alloc_rows(ds4_session *s, size_t S) {
     const ds4_config *c = &s->m->cfg;
     ds4_scratch *sc = &s->sc;
-    const size_t S = DS4_MAX_CHUNK, N = (size_t)c->n_hc, D = (size_t)c->n_embd, HD = (size_t)c->head_dim;
+    const size_t N = (size_t)c->n_hc, D = (size_t)c->n_embd, HD = (size_t)c->head_dim;
     const size_t H = (size_t)c->n_head, G = (size_t)c->n_out_group, K = (size_t)c->n_expert_used;
     const size_t FS = (size_t)c->n_ff_exp * (size_t)(c->n_expert_shared > 1 ? c->n_expert_shared : 1);
     sc->H = scratch(s, S * N * D);
@@ -106,15 +112,15 @@ static void scratch_alloc(ds4_session *s) {
     sc->low = scratch(s, S * G * (size_t)c->o_lora);
     sc->router = scratch(s, S * (size_t)c->n_expert);
     sc->selw = scratch(s, S * K);
-    sc->sel = ds4_xcalloc(S * K, sizeof(int32_t));
+    sc->sel = iscratch(s, S * K);
     sc->ex_x = scratch(s, S * K * D);
     sc->ex_g = scratch(s, S * K * FS);
     sc->ex_u = scratch(s, S * K * FS);
     sc->ex_o = scratch(s, S * K * D);
-    sc->ex_rows = ds4_xcalloc(S * K, sizeof(int32_t));
+    sc->ex_rows = iscratch(s, S * K);
     sc->ex_w = scratch(s, S * K);
-    sc->topk = ds4_xcalloc(S * (size_t)c->idx_topk, sizeof(int32_t));
-    sc->n_topk = ds4_xcalloc(S, sizeof(int));
+    sc->topk = iscratch(s, S * (size_t)c->idx_topk);
+    sc->n_topk = iscratch(s, S);
     sc->iscore_stride = s->ctx / DS4_CSA_RATIO + 1;
     sc->iscore = scratch(s, S * (size_t)sc->iscore_stride);
     sc->logit_x = scratch(s, S * D);
@@ -124,6 +130,28 @@ static void scratch_alloc(ds4_session *s) {
         if (ds4_layer_attn(c, l) == DS4_ATTN_HCA && s->ctx / c->compress_ratio[l] > most) most = s->ctx / c->compress_ratio[l];
     sc->thr_stride = c->n_swa + most + 16;
     sc->thr = scratch(s, (size_t)sc->thr_stride * (size_t)ds4_model_threads(s->m));
+}
+
+/* Rows per internal chunk: as many as fit a scratch budget, so prefill
+ * reads each expert's weights for many rows at once without the scratch
+ * growing past a few hundred MB on large shapes or long contexts. */
+#define SCRATCH_BUDGET ((size_t)256 << 20)
+#define CHUNK_MIN 16
+#define CHUNK_MAX 256
+
+static void scratch_alloc(ds4_session *s) {
+    s->chunk = 0;
+    s->scratch_bytes = 0;
+    scratch_alloc_rows(s, 1);
+    const size_t one = s->scratch_bytes;
+    s->scratch_bytes = 0;
+    scratch_alloc_rows(s, 2);
+    const size_t per_row = s->scratch_bytes - one;
+    size_t rows = per_row ? SCRATCH_BUDGET / per_row : CHUNK_MAX;
+    rows = rows < CHUNK_MIN ? CHUNK_MIN : rows > CHUNK_MAX ? CHUNK_MAX : rows;
+    s->chunk = (int)rows;
+    s->scratch_bytes = 0;
+    scratch_alloc_rows(s, rows);
 }
 
 static void scratch_free(ds4_scratch *sc) {
@@ -186,7 +214,7 @@ bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logit
         if (tokens[i] < 0 || tokens[i] >= V)
             return ds4_fail(err, "token %d (input index %d) is out of range [0, %d)", tokens[i], i, V);
     for (int done = 0; done < n;) {
-        const int k = n - done < DS4_MAX_CHUNK ? n - done : DS4_MAX_CHUNK;
+        const int k = n - done < s->chunk ? n - done : s->chunk;
         const bool last = done + k == n;
         float *out = NULL;
         if (logits && all_logits) out = logits + (size_t)done * V;

@@ -11,7 +11,6 @@
 #include "model/config.h"
 #include "model/weights.h"
 
-#define DS4_MAX_CHUNK 64 /* rows per internal forward chunk (bounds scratch memory) */
 
 struct ds4_model {
     gguf_file *file;
@@ -42,7 +41,7 @@ typedef struct ds4_layer_state {
     ds4_comp_state icomp;   /* indexer compressor (CSA) */
 } ds4_layer_state;
 
-/* Scratch for one chunk of up to DS4_MAX_CHUNK rows (see forward.c). */
+/* Scratch for one chunk of up to ds4_session.chunk rows (see forward.c). */
 typedef struct ds4_scratch {
     float *H, *H2;          /* S x N·D residual streams */
     float *fhat;            /* S x N·D normalised streams */
@@ -80,6 +79,7 @@ struct ds4_session {
     ds4_model *m;
     int ctx;
     int pos;
+    int chunk;              /* rows per internal forward chunk (scratch is sized for it) */
     ds4_layer_state *L;
     ds4_scratch sc;
     uint64_t state_bytes, scratch_bytes;
@@ -98,7 +98,7 @@ void ds4_state_reset(ds4_session *s);
 void ds4_comp_push(const ds4_model *m, ds4_comp_state *cs, const float *z, const float *g, const float *ape,
                    const float *norm, int64_t t, bool indexer);
 
-/* forward.c: evaluates rows [0, n) of one chunk at positions pos.. (n <= DS4_MAX_CHUNK);
+/* forward.c: evaluates rows [0, n) of one chunk at positions pos.. (n <= s->chunk);
  * writes n x V logits to out (rows chosen by want_row) */
 void ds4_forward_chunk(ds4_session *s, const int32_t *tokens, int n, float *logits, bool all_rows);
 
