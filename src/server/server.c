@@ -214,6 +214,27 @@ static void handle_generation(srv_state *st, srv_api api, const srv_http_req *re
     srv_job_release(j);
 }
 
+/* Anthropic's token counter (Claude Code asks it before long requests): the
+ * prompt this request would render to, tokenized. No generation, no queue. */
+static void handle_count_tokens(srv_state *st, const srv_http_req *req, srv_http_resp *resp) {
+    srv_job j = {0};
+    srv_err e;
+    if (!srv_request_parse(SRV_API_MESSAGES, req->body, req->body_len, &j.req, &e)) {
+        reply_error(resp, req->path, SRV_API_MESSAGES, &e);
+        return;
+    }
+    if (prepare_job(st, &j, &e) || e.code) {
+        srv_buf b = {0};
+        srv_buf_printf(&b, "{\"input_tokens\":%zu}", j.tokens.n);
+        srv_resp_json(resp, 200, srv_buf_take(&b));
+    } else {
+        reply_error(resp, req->path, SRV_API_MESSAGES, &e);
+    }
+    srv_request_free(&j.req);
+    free(j.prompt);
+    ds4_tokens_free(&j.tokens);
+}
+
 static void handle(void *user, const srv_http_req *req, srv_http_resp *resp) {
     srv_state *st = user;
     const char *p = req->path;
@@ -244,6 +265,7 @@ static void handle(void *user, const srv_http_req *req, srv_http_resp *resp) {
         srv_resp_json(resp, 200, srv_model_json(st->cfg.ctx, false));
         return;
     }
+    if (post && !strcmp(p, "/v1/messages/count_tokens")) { handle_count_tokens(st, req, resp); return; }
     static const struct { const char *path; srv_api api; } routes[] = {
         {"/v1/chat/completions", SRV_API_CHAT}, {"/v1/completions", SRV_API_COMPLETIONS},
         {"/v1/messages", SRV_API_MESSAGES},     {"/v1/responses", SRV_API_RESPONSES},

@@ -124,6 +124,12 @@ test('anthropic messages non-stream and stream', async () => {
   assert.equal(fin.usage.output_tokens, 10);
 });
 
+test('anthropic count_tokens matches the tokenizer', async () => {
+  const r = await anthropic.messages.countTokens({ model: 'deepseek-chat', system: 'Be brief.',
+    messages: [{ role: 'user', content: 'ROMEO:' }] });
+  assert.equal(r.input_tokens, countTokens(BOS + 'Be brief.' + USER + 'ROMEO:' + ASSIST + '</think>'));
+});
+
 test('anthropic thinking stream: thinking block then text', async () => {
   const stream = anthropic.messages.stream({ model: 'deepseek-reasoner', max_tokens: 8, temperature: 0,
     thinking: { type: 'enabled', budget_tokens: 1024 },
