@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "base/progress.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -30,7 +31,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: ds4 tokenize [-m MODEL] (-p TEXT | -f FILE | --batch FILE.jsonl | --detok IDS)\n"
             "                    [--pieces] [--json] [--no-special] [--roundtrip] [--stats]\n"
-            "  -m MODEL        GGUF model or vocab-only GGUF (default: $DS4_MODEL)\n"
+            "  -m MODEL        GGUF model or vocab-only GGUF (default: $DS4_MODEL, ./ds4flash.gguf,\n"
+            "                  else the embedded demo model)\n"
             "  -p TEXT         text to tokenize\n"
             "  -f FILE         read the text from FILE, byte-exact ('-' = stdin)\n"
             "  --pieces        print each token's id and decoded bytes, one per line\n"
@@ -271,7 +273,7 @@ static int run_detok(const ds4_tokenizer *tok, const char *list) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *file = NULL, *batch = NULL, *detok = NULL;
+    const char *model_opt = NULL, *prompt = NULL, *file = NULL, *batch = NULL, *detok = NULL;
     bool pieces = false, json = false, parse_special = true, roundtrip = false, stats = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -279,7 +281,7 @@ int cmd_tokenize(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-m") && has_val) model = argv[++i];
+        } else if (!strcmp(a, "-m") && has_val) model_opt = argv[++i];
         else if (!strcmp(a, "-p") && has_val) prompt = argv[++i];
         else if (!strcmp(a, "-f") && has_val) file = argv[++i];
         else if (!strcmp(a, "--batch") && has_val) batch = argv[++i];
@@ -295,28 +297,29 @@ int cmd_tokenize(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model) model = getenv("DS4_MODEL");
-    if (!model || !*model) {
-        fprintf(stderr, "ds4 tokenize: no model: pass -m MODEL or set DS4_MODEL\n");
-        return 2;
-    }
     if ((prompt != NULL) + (file != NULL) + (batch != NULL) + (detok != NULL) != 1) {
         fprintf(stderr, "ds4 tokenize: give exactly one of -p, -f, --batch, --detok\n");
         usage(stderr);
         return 2;
     }
+    /* Same resolution as run/chat: -m, $DS4_MODEL, ./ds4flash.gguf, the demo. */
+    char *model = cli_resolve_model(model_opt);
+    if (!model) return 2;
     ds4_error err;
     gguf_file *g = gguf_open(model, &err);
     if (!g) {
         fprintf(stderr, "ds4 tokenize: %s\n", err.msg);
+        free(model);
         return 1;
     }
     ds4_tokenizer *tok = ds4_tokenizer_load(g, &err);
     gguf_close(g);
     if (!tok) {
         fprintf(stderr, "ds4 tokenize: %s: %s\n", model, err.msg);
+        free(model);
         return 1;
     }
+    free(model);
     int rc = 0;
     if (batch) {
         rc = run_batch(tok, batch, parse_special, roundtrip);

@@ -54,9 +54,13 @@ printf '%s\n' '"Hello world"' '{"text":"Hello world"}' '{"hex":"48656c6c6f20776f
 [ "$(sed -n 3p "$T/batch.out")" = "$(sed -n 1p "$T/batch.out")" ] || fail "batch hex form"
 [ "$(sed -n 4p "$T/batch.out")" = "$(sed -n 5p "$T/batch.out")" ] || fail "invalid UTF-8 handling: $(sed -n 4p "$T/batch.out")"
 
+# Without -m or $DS4_MODEL (and no ./ds4flash.gguf here) the embedded demo
+# model is used, like run/chat do; it carries the demo tokenizer.
+out=$(cd "$T" && env -u DS4_MODEL "$BIN" tokenize -p "Hello world" 2>"$T/err") || fail "demo fallback: $(cat "$T/err")"
+[ "$out" = "46,420,85,873" ] || fail "demo fallback ids: $out"
+grep -q "demo model" "$T/err" || fail "demo fallback not announced: $(cat "$T/err")"
+
 # Errors are clear and non-zero.
-"$BIN" tokenize -p x 2>"$T/err" && fail "no model accepted"
-grep -q "DS4_MODEL" "$T/err" || fail "no-model message: $(cat "$T/err")"
 "$BIN" tokenize -m "$T/nope.gguf" -p x 2>"$T/err" && fail "missing file accepted"
 grep -q "nope.gguf" "$T/err" || fail "missing-file message: $(cat "$T/err")"
 "$BIN" tokenize -m "$M" -f "$T/nope.txt" 2>"$T/err" && fail "missing text file accepted"
