@@ -130,7 +130,13 @@ void ds4_attention(ds4_session *s, int l, int n) {
 
     /* q: q_a -> RMSNorm -> q_b -> per-head RMSNorm -> RoPE. qa keeps the normalised
      * low-rank query ("q_residual"), which the indexer reads too. */
-    ds4_mm(m, &Lw->q_a, sc->x, n, sc->qa);
+    {
+        /* q_a and the key/value row both read x: one dispatch in decode. */
+        const ds4_mat w[2] = {Lw->q_a, Lw->kv};
+        const float *x[2] = {sc->x, sc->x};
+        float *y[2] = {sc->qa, sc->kv};
+        ds4_mm_multi(m, n, 2, w, x, y);
+    }
     for (int i = 0; i < n; i++) ds4_rmsnorm(sc->qa + (size_t)i * Q, sc->qa + (size_t)i * Q, Lw->q_a_norm, Q, c->rms_eps);
     ds4_mm(m, &Lw->q_b, sc->qa, n, sc->q);
     for (int i = 0; i < n; i++)
@@ -139,8 +145,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
             ds4_rmsnorm(qh, qh, NULL, HD, c->rms_eps);
             ds4_rope(qh, HD, R, omega, p0 + i, 0);
         }
-    /* The single shared key/value row. */
-    ds4_mm(m, &Lw->kv, sc->x, n, sc->kv);
+    /* The single shared key/value row (projected above with q_a). */
     for (int i = 0; i < n; i++) {
         float *k = sc->kv + (size_t)i * HD;
         ds4_rmsnorm(k, k, Lw->kv_norm, HD, c->rms_eps);
@@ -151,8 +156,10 @@ void ds4_attention(ds4_session *s, int l, int n) {
     if (kind != DS4_ATTN_SLIDING) {
         ds4_prof_stage(DS4_STAGE_COMP);
         const int cw = ds4_layer_coff(c, l) * HD;
-        ds4_mm(m, &Lw->comp_kv, sc->x, n, sc->cz);
-        ds4_mm(m, &Lw->comp_gate, sc->x, n, sc->cg);
+        const ds4_mat w[2] = {Lw->comp_kv, Lw->comp_gate};
+        const float *x[2] = {sc->x, sc->x};
+        float *y[2] = {sc->cz, sc->cg};
+        ds4_mm_multi(m, n, 2, w, x, y);
         for (int i = 0; i < n; i++)
             ds4_comp_push(m, &st->comp, sc->cz + (size_t)i * cw, sc->cg + (size_t)i * cw, Lw->comp_ape, Lw->comp_norm,
                           p0 + i, false);
@@ -162,7 +169,10 @@ void ds4_attention(ds4_session *s, int l, int n) {
     if (kind == DS4_ATTN_CSA) {
         ds4_prof_stage(DS4_STAGE_COMP);
         const int IH = c->idx_head, ID = c->idx_dim;
-        ds4_mm(m, &Lw->idx_q_b, sc->qa, n, sc->iq);
+        const ds4_mat w[4] = {Lw->idx_q_b, Lw->idx_proj, Lw->idxc_kv, Lw->idxc_gate};
+        const float *x[4] = {sc->qa, sc->x, sc->x, sc->x};
+        float *y[4] = {sc->iq, sc->iw, sc->iz, sc->ig};
+        ds4_mm_multi(m, n, 4, w, x, y);
         for (int i = 0; i < n; i++)
             for (int h = 0; h < IH; h++) {
                 float *qh = sc->iq + ((size_t)i * IH + h) * ID;
@@ -172,9 +182,6 @@ void ds4_attention(ds4_session *s, int l, int n) {
                     ds4_fp4_round_trip(qh, ID);
                 }
             }
-        ds4_mm(m, &Lw->idx_proj, sc->x, n, sc->iw);
-        ds4_mm(m, &Lw->idxc_kv, sc->x, n, sc->iz);
-        ds4_mm(m, &Lw->idxc_gate, sc->x, n, sc->ig);
         for (int i = 0; i < n; i++)
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);
@@ -188,7 +195,20 @@ void ds4_attention(ds4_session *s, int l, int n) {
 
     /* Grouped output projection: group g's heads through its own OL rows of W_oa. */
     const int gw = H / G * HD;
-    for (int g = 0; g < G; g++) {
+    if (n == 1 && G <= 16) {
+        /* Decode: the G group products read disjoint slices of o and write
+         * disjoint slices of low, so they need no gather: one dispatch. */
+        ds4_mat w[16];
+        const float *x[16];
+        float *y[16];
+        for (int g = 0; g < G; g++) {
+            w[g] = ds4_mat_rows(&Lw->out_a, (int64_t)g * OL, OL);
+            x[g] = sc->o + (size_t)g * gw;
+            y[g] = sc->low + (size_t)g * OL;
+        }
+        ds4_mm_multi(m, 1, G, w, x, y);
+    }
+    for (int g = 0; n > 1 && g < G; g++) {
         for (int i = 0; i < n; i++)
             memcpy(sc->og + (size_t)i * gw, sc->o + (size_t)i * H * HD + (size_t)g * gw, sizeof(float) * (size_t)gw);
         const ds4_mat wg = ds4_mat_rows(&Lw->out_a, (int64_t)g * OL, OL);

@@ -16,6 +16,19 @@ void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *
         ds4_matmul(w->type, w->data, w->rows, w->cols, X, n, Y, m->pool);
 }
 
+void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const float *const *x, float *const *y) {
+    if (n != 1) {
+        for (int i = 0; i < count; i++) ds4_mm(m, &w[i], x[i], n, y[i]);
+        return;
+    }
+    ds4_matvec_job jobs[16];
+    for (int i = 0; i < count; i++) {
+        ds4_prof_bytes((uint64_t)w[i].rows * w[i].row_bytes);
+        jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i]};
+    }
+    ds4_matvec_batch(jobs, count, m->pool);
+}
+
 typedef struct {
     ds4_session *s;
     const float *base, *scale;

@@ -113,5 +113,8 @@ void ds4_prof_bytes(uint64_t bytes);
 
 /* Weight products go through the quant module's kernels. */
 void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *Y);
+/* count independent products (count <= 16) of n rows each; for one row
+ * (decode) they go to the pool as one batch, with identical results. */
+void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const float *const *x, float *const *y);
 
 #endif
