@@ -48,12 +48,16 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_erro
     ds4_rope_freqs_yarn(m->omega_comp, c->n_rot, c->compress_rope_base, c->rope_scale, (double)c->rope_orig_ctx,
                         c->yarn_beta_fast, c->yarn_beta_slow);
     m->pool = ds4_pool_create(opts->n_threads);
+    pthread_mutex_init(&m->eval_lock, NULL);
     return m;
 }
 
 void ds4_model_free(ds4_model *m) {
     if (!m) return;
-    ds4_pool_destroy(m->pool);
+    if (m->pool) {
+        ds4_pool_destroy(m->pool);
+        pthread_mutex_destroy(&m->eval_lock);
+    }
     ds4_weights_free(&m->w);
     free(m->omega_main);
     free(m->omega_comp);
@@ -213,6 +217,7 @@ bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logit
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
             return ds4_fail(err, "token %d (input index %d) is out of range [0, %d)", tokens[i], i, V);
+    pthread_mutex_lock(&s->m->eval_lock);
     for (int done = 0; done < n;) {
         const int k = n - done < s->chunk ? n - done : s->chunk;
         const bool last = done + k == n;
@@ -223,5 +228,6 @@ bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logit
         done += k;
         if (s->progress) s->progress(s->progress_user, done, n);
     }
+    pthread_mutex_unlock(&s->m->eval_lock);
     return true;
 }

@@ -3,6 +3,7 @@
  * the reference. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +193,40 @@ Test(engine, bounds_and_progress) {
     ds4_session_free(s);
     cr_assert_eq(ds4_model_n_vocab(model), V);
     cr_assert_eq(ds4_model_n_layers(model), 6);
+}
+
+typedef struct {
+    float *out;
+    bool ok;
+} thread_run;
+
+static void *eval_thread(void *p) {
+    thread_run *r = p;
+    ds4_error err;
+    ds4_session *s = ds4_session_create(model, NP, &err);
+    r->ok = s != NULL;
+    for (int i = 0; r->ok && i < NP; i += 8) r->ok = ds4_session_eval(s, PROMPT + i, 8, r->out + (size_t)i * V, true, &err);
+    ds4_session_free(s);
+    return NULL;
+}
+
+Test(engine, sessions_on_two_threads_share_one_model) {
+    ds4_error err;
+    ds4_session *s = ds4_session_create(model, NP, &err);
+    const int sched[5] = {8, 8, 8, 8, 8};
+    float *ref = run(s, sched, 5);
+    ds4_session_free(s);
+    thread_run r[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        r[k].out = malloc(sizeof(float) * NP * V);
+        pthread_create(&th[k], NULL, eval_thread, &r[k]);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        cr_assert(r[k].ok);
+        cr_assert(maxdiff(ref, r[k].out, (size_t)NP * V) == 0.0, "thread %d differs", k);
+        free(r[k].out);
+    }
+    free(ref);
 }

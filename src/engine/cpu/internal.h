@@ -3,6 +3,7 @@
 #ifndef DS4_ENGINE_CPU_INTERNAL_H
 #define DS4_ENGINE_CPU_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ struct ds4_model {
     ds4_weights w;
     ds4_numerics numerics;
     ds4_pool *pool;
+    pthread_mutex_t eval_lock; /* sessions sharing the model take turns on its pool */
     float *omega_main; /* n_rot/2 RoPE frequencies, sliding-only layers */
     float *omega_comp; /* n_rot/2 YaRN frequencies, compressed layers */
     int hadamard_block; /* official numerics: WHT length on indexer vectors */
