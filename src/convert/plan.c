@@ -331,14 +331,16 @@ void ds4_plan_free(ds4_plan *p) {
 }
 
 void ds4_plan_print(const ds4_plan *p, FILE *out) {
-    fprintf(out, "%-40s %-8s %-8s %-22s %14s\n", "tensor", "source", "type", "dims", "bytes");
+    fprintf(out, "%-40s %-9s %-8s %-22s %14s\n", "tensor", "source", "type", "dims", "bytes");
     for (size_t i = 0; i < p->n; i++) {
         const ds4_plan_tensor *t = &p->t[i];
         char dims[64];
         size_t o = 0;
         for (uint32_t d = 0; d < t->n_dims; d++)
             o += (size_t)snprintf(dims + o, sizeof dims - o, "%s%llu", d ? "," : "", (unsigned long long)t->ne[d]);
-        fprintf(out, "%-40s %-8s %-8s %-22s %14llu%s\n", t->name, ds4_st_dtype_name(t->src[0]->dtype), ds4_type_name(t->type), dims,
+        /* I8 with a block scale is packed FP4 (D.4). */
+        const char *src = t->src[0]->dtype == DS4_ST_I8 && t->scale[0] ? "I8(FP4)" : ds4_st_dtype_name(t->src[0]->dtype);
+        fprintf(out, "%-40s %-9s %-8s %-22s %14llu%s\n", t->name, src, ds4_type_name(t->type), dims,
                 (unsigned long long)t->out_bytes, t->type != t->wanted ? "  (fallback)" : "");
     }
     fprintf(out, "total: %zu tensors, %llu bytes of tensor data (checkpoint: %llu bytes read)\n", p->n,
