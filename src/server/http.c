@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 struct srv_http {
     struct MHD_Daemon *d;
+    atomic_int in_flight; /* requests between their first byte and their completion */
     srv_handler handler;
     void *user;
     srv_http_opts o;
@@ -104,6 +106,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!u) {
         u = ds4_xcalloc(1, sizeof *u);
         *con_cls = u;
+        atomic_fetch_add(&h->in_flight, 1);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -155,9 +158,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)conn; (void)toe;
+    (void)conn; (void)toe;
+    srv_http *h = cls;
     upload *u = *con_cls;
     if (!u) return;
+    atomic_fetch_sub(&h->in_flight, 1);
     free(u->buf);
     free(u);
     *con_cls = NULL;
@@ -182,7 +187,8 @@ srv_http *srv_http_start(const srv_http_opts *o, srv_handler handler, void *user
     h->handler = handler;
     h->user = user;
     h->o = *o;
-    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                                MHD_USE_ERROR_LOG,
                             (uint16_t)o->port, NULL, NULL, on_request, h,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -206,6 +212,11 @@ int srv_http_port(const srv_http *h) { return h->port; }
 
 void srv_http_stop(srv_http *h) {
     if (!h) return;
+    /* Stop accepting, then let the responses already produced go out
+     * (bounded: a client that does not read cannot hold the exit). */
+    MHD_socket ls = MHD_quiesce_daemon(h->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls);
+    for (int i = 0; i < 500 && atomic_load(&h->in_flight) > 0; i++) usleep(10 * 1000);
     MHD_stop_daemon(h->d);
     free(h);
 }

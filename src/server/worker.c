@@ -155,6 +155,13 @@ static void trace(srv_state *st, srv_job *j, const plan *p, const char *out, siz
     pthread_mutex_unlock(&st->trace_mu);
 }
 
+static bool shutting_down(srv_state *st) {
+    pthread_mutex_lock(&st->qmu);
+    bool s = st->stopping;
+    pthread_mutex_unlock(&st->qmu);
+    return s;
+}
+
 static void stream_write(void *user, const char *data, size_t len) { srv_stream_write(user, data, len); }
 
 static void run_job(srv_state *st, srv_job *j) {
@@ -214,6 +221,7 @@ static void run_job(srv_state *st, srv_job *j) {
     while (!srv_output_done(o)) {
         if (u.completion >= limit) { f = SRV_FINISH_LENGTH; break; }
         if (srv_job_client_gone(j)) { gone = true; f = SRV_FINISH_ERROR; break; }
+        if (shutting_down(st)) { f = SRV_FINISH_ERROR; break; } /* reported as finish "error" */
         int32_t t = ds4_sampler_sample(sampler, st->logits);
         st->have_logits = false;
         if (t == st->eos) break; /* never evaluated into the KV */

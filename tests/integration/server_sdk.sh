@@ -15,5 +15,18 @@ DS4_URL=$URL DS4_KEY=sk-test DS4_BIN=$BIN DS4_MODEL=$MODEL node tests/node/serve
 # the abort in the last test stopped its generation early
 grep -q "error after [0-9]* tokens (client disconnected)" "$T/server.log" || { tail -20 "$T/server.log"; echo "FAIL: no disconnect logged"; exit 1; }
 grep -q "queued at position" "$T/server.log" || { echo "FAIL: no queue position logged"; exit 1; }
+# SIGTERM during a long generation: it ends with finish "error", the client
+# still gets its reply, a queued request gets 503, the server exits 0
+curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/long.json" \
+    -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}' &
+c1=$!
+sleep 0.5
+curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/queued.json" \
+    -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":5}' &
+c2=$!
+sleep 0.5
 stop_server || { tail "$T/server.log"; echo "FAIL: server did not exit cleanly"; exit 1; }
+wait $c1 $c2 || true
+grep -q '"finish_reason":"error"' "$T/long.json" || { cat "$T/long.json"; echo "FAIL: interrupted reply"; exit 1; }
+grep -q 'server shutting down' "$T/queued.json" || { cat "$T/queued.json"; echo "FAIL: queued request at shutdown"; exit 1; }
 echo ok
