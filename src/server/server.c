@@ -50,13 +50,6 @@ void srv_job_release(srv_job *j) {
     free(j);
 }
 
-void srv_job_set_phase(srv_job *j, int phase) {
-    pthread_mutex_lock(&j->mu);
-    if (phase > j->phase) j->phase = phase;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
 void srv_job_finish(srv_job *j, int status, char *body) {
     pthread_mutex_lock(&j->mu);
     j->status = status;
@@ -197,20 +190,20 @@ static void handle_generation(srv_state *st, srv_api api, const srv_http_req *re
     pthread_cond_signal(&st->qcv);
     pthread_mutex_unlock(&st->qmu);
 
-    /* Streams answer once the worker starts on them; other requests when done. */
-    pthread_mutex_lock(&j->mu);
-    int want = j->stream ? JOB_STARTED : JOB_DONE;
-    while (j->phase < want) pthread_cond_wait(&j->cv, &j->mu);
-    bool done = j->phase == JOB_DONE && j->body;
-    pthread_mutex_unlock(&j->mu);
-    if (done || !j->stream) {
-        srv_resp_json(resp, j->status ? j->status : 500, j->body ? j->body : ds4_xstrdup("{}"));
-        j->body = NULL;
-    } else {
+    if (j->stream) {
+        /* Streams answer at once: keep-alive comments flow while the request
+         * waits in the queue and during prefill; later errors go in-band. */
         resp->status = 200;
         srv_stream_retain(j->stream);
         resp->stream = j->stream;
+        srv_job_release(j);
+        return;
     }
+    pthread_mutex_lock(&j->mu);
+    while (j->phase < JOB_DONE) pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    srv_resp_json(resp, j->status ? j->status : 500, j->body ? j->body : ds4_xstrdup("{}"));
+    j->body = NULL;
     srv_job_release(j);
 }
 

@@ -13,7 +13,7 @@
 #include "server/stream.h"
 #include "tokenizer/tokenizer.h"
 
-enum { JOB_QUEUED = 0, JOB_STARTED = 1, JOB_DONE = 2 };
+enum { JOB_QUEUED = 0, JOB_DONE = 1 };
 
 typedef struct srv_job {
     unsigned long n;           /* request number (logs) */
@@ -62,7 +62,6 @@ typedef struct srv_state {
 } srv_state;
 
 void srv_job_release(srv_job *j);
-void srv_job_set_phase(srv_job *j, int phase);
 /* Marks the job done with a complete response. */
 void srv_job_finish(srv_job *j, int status, char *body);
 bool srv_job_client_gone(srv_job *j);

@@ -14,6 +14,8 @@
 
 #define PREFILL_CHUNK 256
 
+static void stream_write(void *user, const char *data, size_t len) { srv_stream_write(user, data, len); }
+
 static void live_reset(srv_state *st) {
     ds4_session_reset(st->session);
     st->live.n = 0;
@@ -155,14 +157,28 @@ static void trace(srv_state *st, srv_job *j, const plan *p, const char *out, siz
     pthread_mutex_unlock(&st->trace_mu);
 }
 
+/* Ends a job with an error. A stream has its headers out already (the front
+ * answers streams at once, so keep-alive comments flow while queued): the
+ * error goes in-band as an `event: error` and the stream closes. */
+static void job_fail(srv_job *j, const srv_err *e) {
+    const srv_request *r = &j->req;
+    if (j->stream) {
+        srv_emitter *em = srv_emitter_new(r, &j->ids, stream_write, j->stream);
+        srv_emitter_fail(em, e->msg);
+        srv_emitter_free(em);
+        srv_stream_close(j->stream);
+        srv_job_finish(j, 200, NULL);
+    } else {
+        srv_job_finish(j, e->status, srv_error_json(r->api, r->api == SRV_API_MESSAGES, e));
+    }
+}
+
 static bool shutting_down(srv_state *st) {
     pthread_mutex_lock(&st->qmu);
     bool s = st->stopping;
     pthread_mutex_unlock(&st->qmu);
     return s;
 }
-
-static void stream_write(void *user, const char *data, size_t len) { srv_stream_write(user, data, len); }
 
 static void run_job(srv_state *st, srv_job *j) {
     srv_request *r = &j->req;
@@ -177,29 +193,19 @@ static void run_job(srv_state *st, srv_job *j) {
         e.code = "context_length_exceeded";
         e.n_prompt = u.prompt;
         e.n_ctx = st->cfg.ctx;
-        srv_job_finish(j, 400, srv_error_json(r->api, r->api == SRV_API_MESSAGES, &e));
+        job_fail(j, &e);
         ds4_tokens_free(&p.suffix);
         return;
     }
     srv_output *o = srv_output_new(r, &j->ids, j->stream ? stream_write : NULL, j->stream);
-    if (j->stream) srv_job_set_phase(j, JOB_STARTED); /* SSE headers go out now */
     ds4_error err = {{0}};
     bool ok = prefill(st, j, &p, &err);
     ds4_tokens_free(&p.suffix);
     if (!ok) {
         fprintf(stderr, "ds4 serve: request %lu: prefill failed: %s\n", j->n, err.msg);
-        if (j->stream) {
-            /* headers are out: report in-band and close */
-            srv_emitter *em = srv_emitter_new(r, &j->ids, stream_write, j->stream);
-            srv_emitter_fail(em, err.msg);
-            srv_emitter_free(em);
-            srv_stream_close(j->stream);
-            srv_job_finish(j, 200, NULL);
-        } else {
-            srv_err e;
-            srv_errf(&e, 500, "prefill failed: %s", err.msg);
-            srv_job_finish(j, 500, srv_error_json(r->api, r->api == SRV_API_MESSAGES, &e));
-        }
+        srv_err e;
+        srv_errf(&e, 500, "prefill failed: %s", err.msg);
+        job_fail(j, &e);
         srv_output_free(o);
         return;
     }
@@ -287,7 +293,7 @@ void *srv_worker_main(void *arg) {
         if (stopping) {
             srv_err e;
             srv_errf(&e, 503, "server shutting down");
-            srv_job_finish(j, 503, srv_error_json(j->req.api, j->req.api == SRV_API_MESSAGES, &e));
+            job_fail(j, &e);
         } else if (srv_job_client_gone(j)) {
             fprintf(stderr, "ds4 serve: request %lu: client went away while queued\n", j->n);
             if (j->stream) srv_stream_close(j->stream);
