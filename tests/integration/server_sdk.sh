@@ -29,4 +29,19 @@ stop_server || { tail "$T/server.log"; echo "FAIL: server did not exit cleanly";
 wait $c1 $c2 || true
 grep -q '"finish_reason":"error"' "$T/long.json" || { cat "$T/long.json"; echo "FAIL: interrupted reply"; exit 1; }
 grep -q 'server shutting down' "$T/queued.json" || { cat "$T/queued.json"; echo "FAIL: queued request at shutdown"; exit 1; }
+
+# --max-queue 1: with one request running and one waiting, the next gets 429
+start_server "$T/q.log" --ctx 4096 --max-queue 1
+body='{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}'
+curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
+q1=$!
+sleep 0.3
+curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
+q2=$!
+sleep 0.3
+code=$(curl -s -o "$T/429.json" -w '%{http_code}' "$URL/v1/chat/completions" -d "$body")
+[ "$code" = 429 ] || { cat "$T/429.json"; echo "FAIL: expected 429, got $code"; exit 1; }
+grep -q '"type":"rate_limit_error"' "$T/429.json" || { cat "$T/429.json"; echo "FAIL: 429 body"; exit 1; }
+stop_server || { echo "FAIL: exit after the 429 check"; exit 1; }
+wait $q1 $q2 || true
 echo ok

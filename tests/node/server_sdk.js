@@ -157,6 +157,9 @@ test('tool round trip: openai chat (non-stream and stream)', async () => {
     messages: [...messages, r.choices[0].message, { role: 'tool', tool_call_id: call.id, content: 'sunny, 21C' }] });
   assert.equal(r2.choices[0].finish_reason, 'length');
   assert.ok(r2.choices[0].message.content.length > 0);
+  // the replayed tool turn renders byte-identical (exact DSML replay), so the
+  // whole first prompt is reused from the live session
+  assert.equal(r2.usage.prompt_tokens_details.cached_tokens, r.usage.prompt_tokens);
 });
 
 test('tool round trip: anthropic', async () => {
@@ -174,6 +177,7 @@ test('tool round trip: anthropic', async () => {
     messages: [...messages, { role: 'assistant', content: m.content },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny, 21C' }] }] });
   assert.equal(m2.stop_reason, 'max_tokens');
+  assert.ok(m2.usage.cache_read_input_tokens > 0, JSON.stringify(m2.usage));
 });
 
 test('tool round trip: responses', async () => {
