@@ -88,7 +88,7 @@ static int cmp_name(const void *a, const void *b) {
 }
 
 bool ds4_st_finish(ds4_st_set *s, ds4_error *err) {
-    qsort(s->t, s->n, sizeof *s->t, cmp_name);
+    if (s->n > 1) qsort(s->t, s->n, sizeof *s->t, cmp_name);
     s->sorted = true;
     for (size_t i = 1; i < s->n; i++)
         if (!strcmp(s->t[i - 1].name, s->t[i].name))
