@@ -214,7 +214,7 @@ test('a client that aborts a stream does not stall the server', async () => {
     max_tokens: 2000, temperature: 0, stream: true }, { signal: ac.signal });
   let n = 0;
   try { for await (const c of stream) { if (++n === 3) ac.abort(); } } catch (e) { /* aborted */ }
-  assert.equal(n, 3);
+  assert.ok(n >= 3); // chunks already buffered may still arrive after the abort
   const t0 = Date.now();
   const r = await openai.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'ROMEO:' }], max_tokens: 2 });
   assert.equal(r.usage.completion_tokens, 2);
