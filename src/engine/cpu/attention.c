@@ -8,6 +8,7 @@
 
 #include "engine/cpu/internal.h"
 #include "engine/cpu/ops.h"
+#include "quant/quant.h"
 
 typedef struct {
     ds4_session *s;
@@ -38,9 +39,7 @@ static void index_score(void *ctx, int64_t task, int thread) {
         const float *k = ic->entries + (size_t)w * ID;
         float sc = 0.0f;
         for (int h = 0; h < IH; h++) {
-            const float *qh = q + h * ID;
-            float dot = 0.0f;
-            for (int d = 0; d < ID; d++) dot += qh[d] * k[d];
+            const float dot = ds4_vec_dot(DS4_TYPE_F32, ID, k, q + (size_t)h * ID);
             if (dot > 0.0f) sc += wt[h] * scale * dot;
         }
         out[w] = sc;
@@ -66,21 +65,41 @@ static void index_select(void *ctx, int64_t i, int thread) {
     s->sc.n_topk[i] = ds4_topk(score, n_vis, KI, sel, heap);
 }
 
-/* One (row, head): scores over window keys then compressed entries, a
- * softmax with the sink as an extra logit, the weighted sum of the keys
- * (V = K), and the inverse RoPE at the query position. */
-static void attn_head(void *ctx, int64_t task, int thread) {
+
+
+/* o += p·k over n floats, unrolled so the compiler's straight-line
+ * vectoriser turns it into SIMD without fast-math. */
+static void axpy(float *restrict o, const float *restrict k, float p, int n) {
+    int d = 0;
+    for (; d + 8 <= n; d += 8) {
+        o[d + 0] += p * k[d + 0];
+        o[d + 1] += p * k[d + 1];
+        o[d + 2] += p * k[d + 2];
+        o[d + 3] += p * k[d + 3];
+        o[d + 4] += p * k[d + 4];
+        o[d + 5] += p * k[d + 5];
+        o[d + 6] += p * k[d + 6];
+        o[d + 7] += p * k[d + 7];
+    }
+    for (; d < n; d++) o[d] += p * k[d];
+}
+
+/* One (row, group of heads): scores over the window keys then the
+ * compressed entries, a softmax with the sink as an extra logit, the
+ * weighted sum of the keys (V = K), and the inverse RoPE at the query
+ * position. Dots go through the quant module's f32 kernel (SIMD). */
+static void attn_heads(void *ctx, int64_t task, int thread) {
     const attn_job *j = ctx;
     ds4_session *s = j->s;
     const ds4_config *c = &s->m->cfg;
     const int H = c->n_head, HD = c->head_dim, W = c->n_swa;
-    const int i = (int)(task / H), h = (int)(task % H);
+    const int n_groups = (H + DS4_HEAD_GROUP - 1) / DS4_HEAD_GROUP;
+    const int i = (int)(task / n_groups), h0 = (int)(task % n_groups) * DS4_HEAD_GROUP;
+    const int nh = H - h0 < DS4_HEAD_GROUP ? H - h0 : DS4_HEAD_GROUP;
     const ds4_layer_state *st = &s->L[j->layer];
     const ds4_attn_kind kind = ds4_layer_attn(c, j->layer);
+    const float *sinks = s->m->w.layers[j->layer].sinks;
     const int64_t p0 = s->pos, t = p0 + i;
-    const float *q = s->sc.q + ((size_t)i * H + h) * HD;
-    float *o = s->sc.o + ((size_t)i * H + h) * HD;
-    float *sc = s->sc.thr + (size_t)thread * s->sc.thr_stride;
     const float inv = 1.0f / sqrtf((float)HD);
 
     const int64_t j0 = t - W + 1 > 0 ? t - W + 1 : 0;
@@ -93,26 +112,34 @@ static void attn_head(void *ctx, int64_t task, int thread) {
         nc = s->sc.n_topk[i];
         sel = s->sc.topk + (size_t)i * c->idx_topk;
     }
+    const int nk = nw + nc;
+    float *sc = s->sc.thr + (size_t)thread * s->sc.thr_stride; /* nh x nk scores */
+    float mx[DS4_HEAD_GROUP], sum[DS4_HEAD_GROUP];
+    for (int h = 0; h < nh; h++) mx[h] = sinks[h0 + h];
 #define KEY(r) ((r) < nw ? ((j0 + (r)) < p0 ? st->ring + (size_t)((j0 + (r)) % W) * HD : s->sc.kv + (size_t)(j0 + (r) - p0) * HD) \
                          : st->comp.entries + (size_t)(sel ? sel[(r) - nw] : (r) - nw) * HD)
-    float mx = j->s->m->w.layers[j->layer].sinks[h];
-    for (int r = 0; r < nw + nc; r++) {
+    for (int r = 0; r < nk; r++) {
         const float *k = KEY(r);
-        float dot = 0.0f;
-        for (int d = 0; d < HD; d++) dot += q[d] * k[d];
-        sc[r] = dot * inv;
-        mx = fmaxf(mx, sc[r]);
+        for (int h = 0; h < nh; h++) {
+            const float *q = s->sc.q + ((size_t)i * H + h0 + h) * HD;
+            const float z = ds4_vec_dot(DS4_TYPE_F32, HD, k, q) * inv;
+            sc[(size_t)h * nk + r] = z;
+            mx[h] = fmaxf(mx[h], z);
+        }
     }
-    float sum = expf(s->m->w.layers[j->layer].sinks[h] - mx);
-    for (int r = 0; r < nw + nc; r++) sum += (sc[r] = expf(sc[r] - mx));
-    memset(o, 0, sizeof(float) * (size_t)HD);
-    for (int r = 0; r < nw + nc; r++) {
+    for (int h = 0; h < nh; h++) {
+        float *row = sc + (size_t)h * nk;
+        sum[h] = expf(sinks[h0 + h] - mx[h]);
+        for (int r = 0; r < nk; r++) sum[h] += (row[r] = expf(row[r] - mx[h]));
+        memset(s->sc.o + ((size_t)i * H + h0 + h) * HD, 0, sizeof(float) * (size_t)HD);
+    }
+    for (int r = 0; r < nk; r++) {
         const float *k = KEY(r);
-        const float p = sc[r] / sum;
-        for (int d = 0; d < HD; d++) o[d] += p * k[d];
+        for (int h = 0; h < nh; h++)
+            axpy(s->sc.o + ((size_t)i * H + h0 + h) * HD, k, sc[(size_t)h * nk + r] / sum[h], HD);
     }
 #undef KEY
-    ds4_rope(o, HD, c->n_rot, j->omega, t, 1);
+    for (int h = 0; h < nh; h++) ds4_rope(s->sc.o + ((size_t)i * H + h0 + h) * HD, HD, c->n_rot, j->omega, t, 1);
 }
 
 void ds4_attention(ds4_session *s, int l, int n) {
@@ -191,7 +218,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
         ds4_pool_run(m->pool, index_select, &job, n);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
-    ds4_pool_run(m->pool, attn_head, &job, (int64_t)n * H);
+    ds4_pool_run(m->pool, attn_heads, &job, (int64_t)n * ((H + DS4_HEAD_GROUP - 1) / DS4_HEAD_GROUP));
 
     /* Grouped output projection: group g's heads through its own OL rows of W_oa. */
     const int gw = H / G * HD;

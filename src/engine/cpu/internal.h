@@ -13,6 +13,8 @@
 #include "model/weights.h"
 
 
+#define DS4_HEAD_GROUP 8 /* heads per attention task: each key row is read once per group */
+
 struct ds4_model {
     gguf_file *file;
     ds4_config cfg;
