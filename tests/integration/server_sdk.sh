@@ -17,14 +17,15 @@ grep -q "error after [0-9]* tokens (client disconnected)" "$T/server.log" || { t
 grep -q "queued at position" "$T/server.log" || { echo "FAIL: no queue position logged"; exit 1; }
 # SIGTERM during a long generation: it ends with finish "error", the client
 # still gets its reply, a queued request gets 503, the server exits 0
+n_long=$(($(grep -c "queued at position" "$T/server.log") + 1))
 curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/long.json" \
     -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}' &
 c1=$!
-sleep 0.5
+wait_log "$T/server.log" "request $n_long: cold"
 curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/queued.json" \
     -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":5}' &
 c2=$!
-sleep 0.5
+wait_log "$T/server.log" "request $((n_long + 1)) (chat, [0-9]* prompt tokens) queued at position 1"
 stop_server || { tail "$T/server.log"; echo "FAIL: server did not exit cleanly"; exit 1; }
 wait $c1 $c2 || true
 grep -q '"finish_reason":"error"' "$T/long.json" || { cat "$T/long.json"; echo "FAIL: interrupted reply"; exit 1; }
@@ -35,10 +36,10 @@ start_server "$T/q.log" --ctx 4096 --max-queue 1
 body='{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}'
 curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
 q1=$!
-sleep 0.3
+wait_log "$T/q.log" "request 1: cold"
 curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
 q2=$!
-sleep 0.3
+wait_log "$T/q.log" "request 2 (chat, [0-9]* prompt tokens) queued at position 1"
 code=$(curl -s -o "$T/429.json" -w '%{http_code}' "$URL/v1/chat/completions" -d "$body")
 [ "$code" = 429 ] || { cat "$T/429.json"; echo "FAIL: expected 429, got $code"; exit 1; }
 grep -q '"type":"rate_limit_error"' "$T/429.json" || { cat "$T/429.json"; echo "FAIL: 429 body"; exit 1; }

@@ -44,3 +44,13 @@ stop_server() {
 cleanup_server() {
     if [ -n "${SERVER_PID:-}" ]; then kill -KILL $SERVER_PID 2>/dev/null || true; fi
 }
+
+# wait_log LOG PATTERN: waits (up to 20 s) until the server log matches.
+wait_log() {
+    i=0
+    until grep -q "$2" "$1"; do
+        i=$((i + 1))
+        [ $i -le 200 ] || { tail -20 "$1"; echo "FAIL: log never showed '$2'"; exit 1; }
+        sleep 0.1
+    done
+}
