@@ -21,7 +21,7 @@ n_long=$(($(grep -c "queued at position" "$T/server.log") + 1))
 curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/long.json" \
     -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}' &
 c1=$!
-wait_log "$T/server.log" "request $n_long: cold"
+wait_log "$T/server.log" "request $n_long: [a-z-]*, reusing"
 curl -s "$URL/v1/chat/completions" -H 'Authorization: Bearer sk-test' -o "$T/queued.json" \
     -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":5}' &
 c2=$!
@@ -36,7 +36,7 @@ start_server "$T/q.log" --ctx 4096 --max-queue 1
 body='{"model":"deepseek-chat","messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":3000}'
 curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
 q1=$!
-wait_log "$T/q.log" "request 1: cold"
+wait_log "$T/q.log" "request 1: [a-z-]*, reusing"
 curl -s "$URL/v1/chat/completions" -o /dev/null -d "$body" &
 q2=$!
 wait_log "$T/q.log" "request 2 (chat, [0-9]* prompt tokens) queued at position 1"
