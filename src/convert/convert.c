@@ -295,19 +295,18 @@ static void write_general(const ds4_convert_opts *o, gguf_writer *w, const char 
 }
 
 static bool vocab_only(const ds4_convert_opts *o, FILE *log, ds4_error *err) {
-    ds4_hf_config c;
-    bool have_cfg = file_exists(o->hf_dir, "config.json");
-    if (have_cfg) {
+    /* Only the vocabulary size and bos/eos matter here: a tokenizer folder
+     * with a partial config.json is fine. */
+    int64_t vocab = 0, bos = -1, eos = -1;
+    if (file_exists(o->hf_dir, "config.json")) {
         char *p = path_join(o->hf_dir, "config.json");
-        bool ok = ds4_hf_config_load(p, &c, err);
+        bool ok = ds4_hf_config_load_vocab(p, &vocab, &bos, &eos, err);
         free(p);
         if (!ok) return false;
     }
     ds4_tokmeta tm;
-    bool ok = ds4_tokmeta_load(o->hf_dir, have_cfg ? c.n_vocab : 0, have_cfg ? c.bos_id : -1, have_cfg ? c.eos_id : -1,
-                               log, &tm, err);
-    if (have_cfg) ds4_hf_config_free(&c);
-    if (!ok) return false;
+    if (!ds4_tokmeta_load(o->hf_dir, vocab, bos, eos, log, &tm, err)) return false;
+    bool ok;
     if (o->dry_run) {
         fprintf(o->table ? o->table : stdout, "vocab-only: %lld tokens, %lld merges, bos %lld, eos %lld\n",
                 (long long)tm.n_vocab, (long long)tm.n_merges, (long long)tm.bos_id, (long long)tm.eos_id);

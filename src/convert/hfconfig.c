@@ -140,6 +140,18 @@ bool ds4_hf_config_load(const char *path, ds4_hf_config *c, ds4_error *err) {
     return ok;
 }
 
+bool ds4_hf_config_load_vocab(const char *path, int64_t *vocab, int64_t *bos, int64_t *eos, ds4_error *err) {
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return ds4_fail(err, "%s: malformed or unreadable JSON at line %d: %s", path, je.line, je.text);
+    bool ok = json_is_object(root) ? true : ds4_fail(err, "%s: not a JSON object", path);
+    ok = ok && get_int(root, "vocab_size", false, 0, 0, vocab, path, err) &&
+         get_int(root, "bos_token_id", false, -1, -1, bos, path, err) &&
+         get_int(root, "eos_token_id", false, -1, -1, eos, path, err);
+    json_decref(root);
+    return ok;
+}
+
 void ds4_hf_config_free(ds4_hf_config *c) {
     free(c->compress_ratios);
     c->compress_ratios = NULL;

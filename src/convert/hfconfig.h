@@ -33,6 +33,8 @@ typedef struct ds4_hf_config {
  * type and a sane value); the error names the key. */
 bool ds4_hf_config_load(const char *path, ds4_hf_config *c, ds4_error *err);
 void ds4_hf_config_free(ds4_hf_config *c);
+/* For --vocab-only: just vocab_size (0 when absent) and bos/eos (-1). */
+bool ds4_hf_config_load_vocab(const char *path, int64_t *vocab, int64_t *bos, int64_t *eos, ds4_error *err);
 
 /* Compressor ratio of layer il (0 = sliding only, 4 = CSA with indexer,
  * other = HCA). */

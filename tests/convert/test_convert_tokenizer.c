@@ -126,6 +126,16 @@ Test(convert_tokenizer, export_rules_on_small_tokenizer) {
     cr_assert_eq(t.bos_id, 1);
     cr_assert_eq(t.eos_id, 0);
     ds4_tokmeta_free(&t);
+    /* --vocab-only reads only vocab_size/bos/eos from a partial config.json. */
+    write_file(dir, "config.json", "{\"vocab_size\": 12, \"eos_token_id\": 7}");
+    cr_assert(cu_convert(dir, out, NULL, true, &err), "%s", err.msg);
+    g = gguf_open(out, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    cr_assert_eq(arr_count(g, "tokenizer.ggml.tokens"), 12);
+    str_eq(g, "tokenizer.ggml.tokens", 11, "[PAD11]");
+    cr_assert_eq(u32(g, "tokenizer.ggml.bos_token_id"), 0);
+    cr_assert_eq(u32(g, "tokenizer.ggml.eos_token_id"), 7);
+    gguf_close(g);
     /* An id past config.json's vocab_size is an error naming the id. */
     cr_assert_not(ds4_tokmeta_load(dir, 8, -1, -1, NULL, &t, &err));
     cr_assert(strstr(err.msg, "token id 9"), "%s", err.msg);
