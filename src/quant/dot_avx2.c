@@ -112,6 +112,8 @@ static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
     int64_t nb = n / QK8_0, b = 0;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     for (; b + 2 <= nb; b += 2) {
+        DS4_PREFETCH(w + b);
+        DS4_PREFETCH((const uint8_t *)(w + b) + 64);
         __m256i p0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
         __m256i p1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
                                _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
@@ -140,6 +142,8 @@ static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
     const __m128i m4 = _mm_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        DS4_PREFETCH(x + b);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         const float dall = y[b].d * f16(x[b].d);
         const float dmin = y[b].d * f16(x[b].dmin);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
@@ -194,6 +198,9 @@ static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        DS4_PREFETCH(x + b);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 128);
         uint8_t sc[8], m[8];
         q4k_scales(x[b].scales, sc, m);
         const float d = y[b].d * f16(x[b].d);
@@ -228,6 +235,8 @@ static float dot_iq2_xxs(int64_t n, const void *wv, const void *yv) {
     const int64_t nb = n / QK_K;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        DS4_PREFETCH(x + b);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         const uint8_t *qs = (const uint8_t *)x[b].qs;
         const int8_t *q8 = y[b].qs;
         __m256i s0 = _mm256_setzero_si256(), s1 = s0;

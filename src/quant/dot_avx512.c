@@ -152,6 +152,7 @@ static float dot_iq2_xxs(int64_t n, const void *wv, const void *av) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4, act += 2 * IQ2_PAIR_BYTES) {
+        for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
         const float *dy0 = (const float *)(act + IQ2_PAIR_SCALES);
         const float *dy1 = (const float *)(act + IQ2_PAIR_BYTES + IQ2_PAIR_SCALES);
         __m512 dv0 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy0[0] * f16(x[b].d)),
@@ -189,6 +190,8 @@ static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
     __m512 acc = _mm512_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        DS4_PREFETCH(x + b);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         const float dall = y[b].d * f16(x[b].d);
         const float dmin = y[b].d * f16(x[b].dmin);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);

@@ -75,6 +75,7 @@ static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
     const block_q8_0 *w = wv, *x = xv;
     float s = 0.0f;
     for (int64_t b = 0; b < n / QK8_0; b++) {
+        DS4_PREFETCH(w + b);
         int32_t isum = dot16(vld1q_s8(w[b].qs), vld1q_s8(x[b].qs)) + dot16(vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
         s += f16(w[b].d) * f16(x[b].d) * (float)isum;
     }

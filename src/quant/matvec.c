@@ -12,8 +12,10 @@
  *    bytes (each thread streams long sequential runs, which the hardware
  *    prefetcher follows), many chunks per thread so a thread slowed by a
  *    neighbour does not leave the other idle at the end;
- *  - a software prefetch runs a few rows ahead inside the chunk, which
- *    helps at chunk starts where the hardware prefetcher has no history.
+ *  - the kernels prefetch DS4_PF_DIST bytes ahead of the block they read
+ *    (rows of a chunk are contiguous, so this runs into the next row); a
+ *    burst prefetch of whole rows here was measured to cost up to 4x on
+ *    long rows (it fills the line-fill buffers), so there is none.
  * Prefill (matmul) tiles tokens so that a chunk of weight rows stays in L2
  * while a tile of activations is multiplied against it: each weight byte
  * comes from DRAM once per call. Each output is one kernel dot, so the
@@ -77,14 +79,6 @@ typedef struct {
     float *Y;           /* n_tok x rows */
 } mm_ctx;
 
-/* Rows of prefetch lead inside a chunk: far enough to cover DRAM latency at
- * streaming rate, short enough not to run past the chunk much. */
-#define PREFETCH_BYTES 2048
-
-static inline void prefetch_row(const uint8_t *p, size_t bytes) {
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 0);
-}
-
 static void mv_task(void *p, int64_t task, int thread_index) {
     (void)thread_index;
     const mm_ctx *c = p;
@@ -92,13 +86,7 @@ static void mv_task(void *p, int64_t task, int thread_index) {
     const int64_t r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
     const size_t rb = c->row_bytes;
     const uint8_t *w = c->W + (size_t)r0 * rb;
-    /* Prime the first PREFETCH_BYTES of the chunk, then keep that lead. */
-    const size_t lead = rb >= PREFETCH_BYTES ? rb : (PREFETCH_BYTES / rb) * rb;
-    const uint8_t *end = c->W + (size_t)r1 * rb;
-    prefetch_row(w, lead < (size_t)(end - w) ? lead : (size_t)(end - w));
     for (int64_t r = r0; r < r1; r++, w += rb) {
-        const uint8_t *ahead = w + lead;
-        if (ahead < end) prefetch_row(ahead, rb < (size_t)(end - ahead) ? rb : (size_t)(end - ahead));
         c->Y[r] = c->dot(c->cols, w, c->act);
     }
 }
