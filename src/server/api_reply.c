@@ -349,8 +349,29 @@ struct srv_dsml_memory {
     pthread_mutex_t mu;
     dsml_entry *e;
     int n, max;
+    size_t bytes;           /* ids + blocks held */
     unsigned long clock;
 };
+
+/* Besides the id count, the blocks' bytes are capped (§4.4: 512 MiB). */
+#define DSML_MAX_BYTES ((size_t)512 << 20)
+
+static size_t entry_bytes(const dsml_entry *e) { return strlen(e->id) + strlen(e->dsml) + 2; }
+
+static void dsml_drop(srv_dsml_memory *m, int i) {
+    m->bytes -= entry_bytes(&m->e[i]);
+    free(m->e[i].id);
+    free(m->e[i].dsml);
+    m->e[i] = m->e[--m->n];
+    memset(&m->e[m->n], 0, sizeof m->e[m->n]);
+}
+
+static int dsml_lru(const srv_dsml_memory *m, int except) {
+    int v = -1;
+    for (int k = 0; k < m->n; k++)
+        if (k != except && (v < 0 || m->e[k].stamp < m->e[v].stamp)) v = k;
+    return v;
+}
 
 srv_dsml_memory *srv_dsml_memory_new(int max_ids) {
     srv_dsml_memory *m = ds4_xcalloc(1, sizeof *m);
@@ -378,20 +399,18 @@ void srv_dsml_memory_put(srv_dsml_memory *m, const char *id, const char *raw) {
     if (!m || !id || !raw) return;
     pthread_mutex_lock(&m->mu);
     int i = dsml_find(m, id);
-    if (i < 0) {
-        if (m->n < m->max) i = m->n++;
-        else { /* least recently used goes */
-            i = 0;
-            for (int k = 1; k < m->n; k++) if (m->e[k].stamp < m->e[i].stamp) i = k;
-        }
-        free(m->e[i].id);
-        free(m->e[i].dsml);
-        m->e[i].id = ds4_xstrdup(id);
-        m->e[i].dsml = NULL;
-    }
-    free(m->e[i].dsml);
+    if (i >= 0) dsml_drop(m, i);
+    if (m->n == m->max) dsml_drop(m, dsml_lru(m, -1));
+    i = m->n++;
+    m->e[i].id = ds4_xstrdup(id);
     m->e[i].dsml = ds4_xstrdup(raw);
     m->e[i].stamp = ++m->clock;
+    m->bytes += entry_bytes(&m->e[i]);
+    while (m->bytes > DSML_MAX_BYTES && m->n > 1) {
+        int v = dsml_lru(m, i);
+        if (i == m->n - 1) i = v; /* the last entry moves into the hole */
+        dsml_drop(m, v);
+    }
     pthread_mutex_unlock(&m->mu);
 }
 
