@@ -49,7 +49,7 @@ static void take_level(const char *name, bool (*get)(uint32_t, ds4_dot_kernel *)
 static void init(void) {
     for (uint32_t t = 0; t < N_TYPES; t++) {
         g_dot[t] = ds4_vec_dot_ref_fn(t);
-        g_kern[t] = (ds4_dot_kernel){g_dot[t], NULL, NULL};
+        g_kern[t] = (ds4_dot_kernel){.dot = g_dot[t]};
     }
     g_q8_0 = ref_q8_0;
     g_q8_K = ref_q8_K;
@@ -72,7 +72,7 @@ ds4_act_quant_fn ds4_act_quant_for(uint32_t act_type) {
 
 ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type) {
     pthread_once(&g_once, init);
-    return weight_type < N_TYPES ? g_kern[weight_type] : (ds4_dot_kernel){NULL, NULL, NULL};
+    return weight_type < N_TYPES ? g_kern[weight_type] : (ds4_dot_kernel){.dot = NULL};
 }
 
 const char *ds4_simd_level(void) {

@@ -400,6 +400,7 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     k->dot = f;
     k->act_bytes = NULL;
     k->act_prep = NULL;
+    k->dot2 = NULL;
     return true;
 }
 

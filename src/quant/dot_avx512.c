@@ -121,7 +121,12 @@ static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
 
 /* Sum over the pair's 16 groups of (2t+1) * sum(G * sign * q8), one group
  * per dword, as floats scaled by the block factors. */
-static inline __m512 iq2_pair(__m512i z0, __m512i z1, const uint8_t *act, __m512 dv, __m512 acc) {
+/* Decodes a pair of blocks once and accumulates it against T activation
+ * rows (T = 1 for decode, 2 for prefill's token pairs). Per token the
+ * operations and their order are the same for any T, so ds4_matmul's
+ * token-pair path gives exactly ds4_vec_dot's result. */
+static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z1, int T, const uint8_t *const *act,
+                                                            const __m512 *dv, __m512 *acc) {
     const __m512i idx = _mm512_permutex2var_epi8(z0, iq2_idx_ctrl, z1);
     const __m512i sw = _mm512_permutex2var_epi8(z0, iq2_sw_ctrl, z1);
     const __mmask64 high = _mm512_movepi8_mask(idx);
@@ -129,49 +134,80 @@ static inline __m512 iq2_pair(__m512i z0, __m512i z1, const uint8_t *act, __m512
     const __m512i chi = lut256(iq2_code_hi, idx, high);
     const __m512i sb = _mm512_permutex2var_epi8(iq2_signs[0], _mm512_multishift_epi64_epi8(iq2_ms_ctrl, sw), iq2_signs[1]);
     const __m512i zero = _mm512_setzero_si512();
-    __m512i s0 = zero, s1 = zero;
+    __m512i gl[4], gh[4];
+    __mmask64 kl[4], kh[4];
     for (int m = 0; m < 4; m++) {
-        __m512i gl = _mm512_permutexvar_epi8(_mm512_srli_epi16(clo, 2 * m), iq2_levels);
-        __m512i gh = _mm512_permutexvar_epi8(_mm512_srli_epi16(chi, 2 * m), iq2_levels);
-        __m512i yl = _mm512_loadu_si512((const void *)(act + 64 * m));
-        __m512i yh = _mm512_loadu_si512((const void *)(act + 64 * (4 + m)));
-        yl = _mm512_mask_sub_epi8(yl, _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(1 << m))), zero, yl);
-        yh = _mm512_mask_sub_epi8(yh, _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m))), zero, yh);
-        s0 = _mm512_dpbusd_epi32(s0, gl, yl);
-        s1 = _mm512_dpbusd_epi32(s1, gh, yh);
+        gl[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(clo, 2 * m), iq2_levels);
+        gh[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(chi, 2 * m), iq2_levels);
+        kl[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(1 << m)));
+        kh[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m)));
     }
     const __m512i scale = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(sw, 28), 1), _mm512_set1_epi32(1));
-    const __m512i sum = _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale);
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dv, acc);
+    for (int t = 0; t < T; t++) {
+        __m512i s0 = zero, s1 = zero;
+        for (int m = 0; m < 4; m++) {
+            __m512i yl = _mm512_loadu_si512((const void *)(act[t] + 64 * m));
+            __m512i yh = _mm512_loadu_si512((const void *)(act[t] + 64 * (4 + m)));
+            yl = _mm512_mask_sub_epi8(yl, kl[m], zero, yl);
+            yh = _mm512_mask_sub_epi8(yh, kh[m], zero, yh);
+            s0 = _mm512_dpbusd_epi32(s0, gl[m], yl);
+            s1 = _mm512_dpbusd_epi32(s1, gh[m], yh);
+        }
+        const __m512i sum = _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dv[t], acc[t]);
+    }
+}
+
+static inline __m512 iq2_dv(const uint8_t *pair_act, const block_iq2_xxs *x, bool two) {
+    const float *dy = (const float *)(pair_act + IQ2_PAIR_SCALES);
+    return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy[0] * f16(x[0].d)),
+                                _mm512_set1_ps(two ? 0.125f * dy[1] * f16(x[1].d) : 0.0f));
+}
+
+/* Row x against T prepared activation rows (T <= 2); out[t] per row. */
+static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const block_iq2_xxs *x, int T,
+                                                                const uint8_t *const *act0, float *out) {
+    const int64_t nb = n / QK_K;
+    __m512 acc0[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, acc1[2] = {acc0[0], acc0[1]};
+    const uint8_t *act[2] = {act0[0], T > 1 ? act0[1] : act0[0]};
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+        const uint8_t *a0[2], *a1[2];
+        __m512 dv0[2], dv1[2];
+        for (int t = 0; t < T; t++) {
+            a0[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
+            a1[t] = a0[t] + IQ2_PAIR_BYTES;
+            dv0[t] = iq2_dv(a0[t], x + b, true);
+            dv1[t] = iq2_dv(a1[t], x + b + 2, true);
+        }
+        iq2_pair(_mm512_loadu_si512(x[b].qs), _mm512_loadu_si512(x[b + 1].qs), T, a0, dv0, acc0);
+        iq2_pair(_mm512_loadu_si512(x[b + 2].qs), _mm512_loadu_si512(x[b + 3].qs), T, a1, dv1, acc1);
+    }
+    for (; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        const uint8_t *a[2];
+        __m512 dv[2];
+        for (int t = 0; t < T; t++) {
+            a[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
+            dv[t] = iq2_dv(a[t], x + b, two);
+        }
+        __m512i z1 = two ? _mm512_loadu_si512(x[b + 1].qs) : _mm512_setzero_si512();
+        iq2_pair(_mm512_loadu_si512(x[b].qs), z1, T, a, dv, acc0);
+    }
+    for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
 }
 
 static float dot_iq2_xxs(int64_t n, const void *wv, const void *av) {
-    const block_iq2_xxs *x = wv;
-    const uint8_t *act = av;
-    const int64_t nb = n / QK_K;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, act += 2 * IQ2_PAIR_BYTES) {
-        for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
-        const float *dy0 = (const float *)(act + IQ2_PAIR_SCALES);
-        const float *dy1 = (const float *)(act + IQ2_PAIR_BYTES + IQ2_PAIR_SCALES);
-        __m512 dv0 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy0[0] * f16(x[b].d)),
-                                          _mm512_set1_ps(0.125f * dy0[1] * f16(x[b + 1].d)));
-        __m512 dv1 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy1[0] * f16(x[b + 2].d)),
-                                          _mm512_set1_ps(0.125f * dy1[1] * f16(x[b + 3].d)));
-        acc0 = iq2_pair(_mm512_loadu_si512(x[b].qs), _mm512_loadu_si512(x[b + 1].qs), act, dv0, acc0);
-        acc1 = iq2_pair(_mm512_loadu_si512(x[b + 2].qs), _mm512_loadu_si512(x[b + 3].qs), act + IQ2_PAIR_BYTES, dv1,
-                        acc1);
-    }
-    for (; b < nb; b += 2, act += IQ2_PAIR_BYTES) {
-        const float *dy = (const float *)(act + IQ2_PAIR_SCALES);
-        const bool two = b + 1 < nb;
-        __m512 dv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy[0] * f16(x[b].d)),
-                                         _mm512_set1_ps(two ? 0.125f * dy[1] * f16(x[b + 1].d) : 0.0f));
-        __m512i z1 = two ? _mm512_loadu_si512(x[b + 1].qs) : _mm512_setzero_si512();
-        acc0 = iq2_pair(_mm512_loadu_si512(x[b].qs), z1, act, dv, acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    const uint8_t *act[1] = {av};
+    float r;
+    iq2_dot_rows(n, wv, 1, act, &r);
+    return r;
+}
+
+static void dot2_iq2_xxs(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
+    const uint8_t *act[2] = {a0, a1};
+    iq2_dot_rows(n, wv, 2, act, out);
 }
 
 /* ---- Q2_K x Q8_K ----
@@ -261,12 +297,14 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
     k->act_bytes = NULL;
     k->act_prep = NULL;
+    k->dot2 = NULL;
     switch (type) {
     case DS4_TYPE_F32: k->dot = dot_f32; return true;
     case DS4_TYPE_F16: k->dot = dot_f16; return true;
     case DS4_TYPE_Q2_K: k->dot = dot_q2_K; return true;
     case DS4_TYPE_IQ2_XXS:
         k->dot = dot_iq2_xxs;
+        k->dot2 = dot2_iq2_xxs;
         k->act_bytes = iq2_act_bytes;
         k->act_prep = iq2_act_prep;
         return true;

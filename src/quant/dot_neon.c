@@ -182,6 +182,7 @@ bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k) {
     k->dot = f;
     k->act_bytes = NULL;
     k->act_prep = NULL;
+    k->dot2 = NULL;
     return true;
 }
 

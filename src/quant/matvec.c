@@ -72,6 +72,7 @@ void ds4_quant_thread_release(void) {
 
 typedef struct {
     ds4_dot_fn dot;
+    ds4_dot2_fn dot2; /* NULL: one dot per token */
     const uint8_t *W;
     size_t row_bytes, act_bytes;
     int64_t rows, cols, n_tok, rows_per_task, tok_tile;
@@ -100,8 +101,15 @@ static void mm_task(void *p, int64_t task, int thread_index) {
         const int64_t t1 = t0 + c->tok_tile < c->n_tok ? t0 + c->tok_tile : c->n_tok;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = c->W + (size_t)r * c->row_bytes;
-            for (int64_t t = t0; t < t1; t++)
-                c->Y[t * c->rows + r] = c->dot(c->cols, w, c->act + (size_t)t * c->act_bytes);
+            int64_t t = t0;
+            /* Token pairs share one decode of the row where the kernel can. */
+            for (; c->dot2 && t + 2 <= t1; t += 2) {
+                float o[2];
+                c->dot2(c->cols, w, c->act + (size_t)t * c->act_bytes, c->act + (size_t)(t + 1) * c->act_bytes, o);
+                c->Y[t * c->rows + r] = o[0];
+                c->Y[(t + 1) * c->rows + r] = o[1];
+            }
+            for (; t < t1; t++) c->Y[t * c->rows + r] = c->dot(c->cols, w, c->act + (size_t)t * c->act_bytes);
         }
     }
 }
@@ -138,7 +146,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
     if (!k.dot || row_bytes == 0) ds4_quant_bad_type("matmul (no kernel or bad column count)", type);
     if (rows <= 0 || n_tok <= 0) return;
     const uint32_t at = ds4_act_type(type);
-    mm_ctx c = {k.dot, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
+    mm_ctx c = {k.dot, k.dot2, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
     if (at == DS4_TYPE_F32 && !k.act_prep) {
         c.act_bytes = (size_t)cols * sizeof(float);
         c.act = (const uint8_t *)X;

@@ -34,8 +34,13 @@ typedef float (*ds4_dot_fn)(int64_t n, const void *w_row, const void *act);
 typedef size_t (*ds4_act_bytes_fn)(int64_t n);
 typedef void (*ds4_act_prep_fn)(int64_t n, const void *std_act, void *out);
 
+/* One weight row against two activation rows (prefill): the row's blocks
+ * are decoded once. out[t] must equal dot(n, w_row, act_t) exactly. */
+typedef void (*ds4_dot2_fn)(int64_t n, const void *w_row, const void *act0, const void *act1, float out[2]);
+
 typedef struct {
     ds4_dot_fn dot;            /* consumes the prepared layout (or the standard one if prep is NULL) */
+    ds4_dot2_fn dot2;          /* optional two-token form, NULL if none */
     ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
