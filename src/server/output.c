@@ -145,3 +145,19 @@ const char *srv_output_text(const srv_output *o, size_t *len) {
     if (len) *len = o->text.len;
     return o->text.s ? o->text.s : "";
 }
+
+char *srv_output_visible_text(const srv_output *o, const char *prompt, size_t prompt_len, size_t *out_len) {
+    const srv_request *r = o->r;
+    const ds4_chat_parsed *p = &o->parsed;
+    size_t tl = strlen(DS4_TOK_THINK);
+    if (!o->finished || o->stopped || (r->api != SRV_API_CHAT && r->api != SRV_API_MESSAGES) ||
+        r->think == DS4_THINK_NONE || r->continue_last || ds4_chat_has_tool_context(&r->chat) ||
+        !p->thinking_closed || p->n_calls || prompt_len < tl || memcmp(prompt + prompt_len - tl, DS4_TOK_THINK, tl))
+        return NULL;
+    srv_buf b = {0};
+    srv_buf_addn(&b, prompt, prompt_len - tl);
+    srv_buf_add(&b, DS4_TOK_END_THINK);
+    srv_buf_add(&b, p->content);
+    *out_len = b.len;
+    return srv_buf_take(&b);
+}

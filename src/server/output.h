@@ -30,6 +30,15 @@ char *srv_output_finish(srv_output *o, srv_finish f, const srv_usage *u, srv_fin
 /* After finish: the final parse and the call ids used (for DSML replay). */
 const ds4_chat_parsed *srv_output_parsed(const srv_output *o);
 const char *srv_output_call_id(const srv_output *o, int i);
+/* The thinking binding (chat-and-api.md §4.2): after a thinking turn without
+ * tool context that closed its reasoning and ended at EOS, the next request
+ * renders this turn as `<｜Assistant｜></think>`+content+EOS, dropping the
+ * reasoning. Returns the prompt with its final `<think>` replaced by
+ * `</think>`+content (EOS excluded: it was never evaluated, so the next
+ * prompt's suffix starts with it), or NULL when the turn does not qualify.
+ * Call after srv_output_finish; malloc'd. */
+char *srv_output_visible_text(const srv_output *o, const char *prompt, size_t prompt_len, size_t *out_len);
+
 /* All generated text after stop-string filtering. */
 const char *srv_output_text(const srv_output *o, size_t *len);
 

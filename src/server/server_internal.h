@@ -46,6 +46,8 @@ typedef struct srv_state {
     srv_buf live_text;
     float *logits;             /* next-token logits of the live state */
     bool have_logits;
+    bool live_visible;         /* live_text is a thinking-visible transcript (§4.2): the KV also
+                                  holds the hidden reasoning of the last turn */
     kvc *kv;
     srv_dsml_memory *dsml;
     FILE *trace;

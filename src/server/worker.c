@@ -22,6 +22,7 @@ static void live_reset(srv_state *st) {
     st->live_text.len = 0;
     if (st->live_text.s) st->live_text.s[0] = 0;
     st->have_logits = false;
+    st->live_visible = false;
 }
 
 static void live_push(srv_state *st, int32_t t) {
@@ -81,7 +82,7 @@ static void make_plan(srv_state *st, srv_job *j, plan *p) {
          * would otherwise change the tokens already in the KV. */
         tokenize_suffix(st, j->prompt + tl, j->prompt_len - tl, &p->suffix);
         p->reused = (int)ln;
-        p->source = "memory-text";
+        p->source = st->live_visible ? "thinking-visible" : "memory-text";
         return;
     }
     /* A miss: the live state is about to be replaced. */
@@ -222,7 +223,7 @@ static void run_job(srv_state *st, srv_job *j) {
     int room = st->cfg.ctx - (int)st->live.n;
     int limit = r->max_tokens > 0 && r->max_tokens < room ? r->max_tokens : room;
     srv_finish f = SRV_FINISH_STOP;
-    bool gone = false;
+    bool gone = false, eos = false;
     int next_cont = next_continued(st, (int)st->live.n);
     while (!srv_output_done(o)) {
         if (u.completion >= limit) { f = SRV_FINISH_LENGTH; break; }
@@ -230,7 +231,7 @@ static void run_job(srv_state *st, srv_job *j) {
         if (shutting_down(st)) { f = SRV_FINISH_ERROR; break; } /* reported as finish "error" */
         int32_t t = ds4_sampler_sample(sampler, st->logits);
         st->have_logits = false;
-        if (t == st->eos) break; /* never evaluated into the KV */
+        if (t == st->eos) { eos = true; break; } /* never evaluated into the KV */
         u.completion++;
         size_t len;
         const char *txt = ds4_detok_push(dt, t, &len);
@@ -262,6 +263,16 @@ static void run_job(srv_state *st, srv_job *j) {
     const ds4_chat_parsed *parsed = srv_output_parsed(o);
     for (int i = 0; parsed && parsed->raw_dsml && i < parsed->n_calls; i++)
         srv_dsml_memory_put(st->dsml, srv_output_call_id(o, i), parsed->raw_dsml);
+    size_t vis_len = 0;
+    char *vis = eos && final == SRV_FINISH_STOP ? srv_output_visible_text(o, j->prompt, j->prompt_len, &vis_len) : NULL;
+    if (vis) {
+        /* The next turn's prompt starts with this text (its reasoning
+         * dropped): bind it to the live KV so that turn continues here. */
+        st->live_text.len = 0;
+        srv_buf_addn(&st->live_text, vis, vis_len);
+        st->live_visible = true;
+        free(vis);
+    }
     size_t out_len;
     const char *out = srv_output_text(o, &out_len);
     trace(st, j, &p, out, out_len, final, &u);

@@ -496,3 +496,67 @@ Test(server_reply, non_json_false_argument_is_a_string_in_stream_and_reply) {
     json_decref(v);
     run_free(&g);
 }
+
+/* The thinking binding: the visible text of a finished thinking turn is a
+ * prefix of the next request's prompt (up to the EOS that follows it). */
+static char *render_req(const srv_request *r) {
+    ds4_chat_render_opts ro = {.think = r->think, .ctx = 32768, .continue_last = r->continue_last};
+    ds4_error err;
+    char *s = ds4_chat_render(&r->chat, &ro, &err);
+    cr_assert(s, "%s", err.msg);
+    return s;
+}
+
+static char *visible_after(srv_api api, const char *body, const char *text) {
+    srv_request r;
+    srv_err e;
+    cr_assert(srv_request_parse(api, body, strlen(body), &r, &e), "%s", e.msg);
+    srv_reply_ids ids;
+    srv_reply_ids_init(&ids, api, 1);
+    srv_output *o = srv_output_new(&r, &ids, NULL, NULL);
+    srv_usage u = {0};
+    srv_output_begin(o, &u);
+    srv_output_feed(o, text, strlen(text));
+    srv_finish f;
+    free(srv_output_finish(o, SRV_FINISH_STOP, &u, &f));
+    char *prompt = render_req(&r);
+    size_t n = 0;
+    char *vis = srv_output_visible_text(o, prompt, strlen(prompt), &n);
+    cr_assert(!vis || n == strlen(vis));
+    free(prompt);
+    srv_output_free(o);
+    srv_request_free(&r);
+    return vis;
+}
+
+Test(server_reply, thinking_binding_is_the_next_prompts_prefix) {
+    char *vis = visible_after(SRV_API_CHAT, "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"content\":\"Q1\"}]}",
+                              "hidden plan</think>Answer one.");
+    cr_assert(vis);
+    cr_assert_null(strstr(vis, "hidden plan"));
+    srv_request next;
+    srv_err e;
+    const char *body = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"content\":\"Q1\"},"
+                       "{\"role\":\"assistant\",\"content\":\"Answer one.\",\"reasoning_content\":\"hidden plan\"},"
+                       "{\"content\":\"Q2\"}]}";
+    cr_assert(srv_request_parse(SRV_API_CHAT, body, strlen(body), &next, &e), "%s", e.msg);
+    char *p2 = render_req(&next);
+    size_t n = strlen(vis);
+    cr_assert(!strncmp(p2, vis, n), "visible:\n%s\nnext prompt:\n%s", vis, p2);
+    cr_assert(!strncmp(p2 + n, "<｜end▁of▁sentence｜><｜User｜>Q2", strlen("<｜end▁of▁sentence｜><｜User｜>Q2")), "%s", p2 + n);
+    free(p2);
+    srv_request_free(&next);
+    free(vis);
+
+    /* Anthropic clients echo the thinking block: same rendering */
+    vis = visible_after(SRV_API_MESSAGES, "{\"messages\":[{\"role\":\"user\",\"content\":\"Q1\"}]}", "plan</think>A.");
+    cr_assert(vis);
+    free(vis);
+
+    /* no binding: no </think>, tool context, a stop string, thinking off, completions */
+    cr_assert_null(visible_after(SRV_API_CHAT, "{\"messages\":[{\"content\":\"Q\"}]}", "never closed"));
+    cr_assert_null(visible_after(SRV_API_CHAT, "{" TOOLS_OPENAI ",\"messages\":[{\"content\":\"Q\"}]}", "p</think>A"));
+    cr_assert_null(visible_after(SRV_API_CHAT, "{\"stop\":\"A\",\"messages\":[{\"content\":\"Q\"}]}", "p</think>xAy"));
+    cr_assert_null(visible_after(SRV_API_CHAT, "{\"think\":false,\"messages\":[{\"content\":\"Q\"}]}", "p</think>A"));
+    cr_assert_null(visible_after(SRV_API_COMPLETIONS, "{\"prompt\":\"Q\"}", "p</think>A"));
+}
