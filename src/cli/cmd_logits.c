@@ -135,6 +135,19 @@ static void on_hidden(void *user, int stage, int pos, int n, const float *data, 
     memcpy(h->buf[stage] + (size_t)pos * width, data, sizeof(float) * (size_t)n * (size_t)width);
 }
 
+/* Session progress counts within one eval call; the bar counts tokens over
+ * the whole run. */
+typedef struct {
+    ds4_progress bar;
+    int last; /* done count of the current call at the previous report */
+} progress_ctx;
+
+static void on_progress(void *user, int done, int total) {
+    progress_ctx *p = user;
+    ds4_progress_add(&p->bar, (uint64_t)(done - p->last));
+    p->last = done == total ? 0 : done;
+}
+
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *mode = "prefill", *dump = NULL, *ref = NULL, *ref_hidden = NULL;
     const char *manifest = NULL;
@@ -227,6 +240,9 @@ int cmd_logits(int argc, char **argv) {
             ds4_model_numerics(m) == DS4_NUMERICS_EXACT ? "exact" : "official", ds4_model_threads(m), ctx,
             ds4_format_bytes((double)ds4_model_weight_bytes(m), wb, sizeof wb),
             ds4_format_bytes((double)ds4_session_memory_bytes(s), mb, sizeof mb));
+    progress_ctx prog = {.last = 0};
+    ds4_progress_begin(&prog.bar, "logits", (uint64_t)toks.n, false);
+    ds4_session_set_progress(s, on_progress, &prog);
     const double t0 = ds4_now();
     for (int c = 0, done = 0; c < chunks.n; done += chunks.v[c++]) {
         if (!ds4_session_eval(s, toks.v + done, chunks.v[c], logits + (size_t)done * V, true, &err)) {
@@ -234,6 +250,7 @@ int cmd_logits(int argc, char **argv) {
             goto done;
         }
     }
+    ds4_progress_end(&prog.bar);
     const double dt = ds4_now() - t0;
     fprintf(stderr, "ds4 logits: %.3f s (%.1f tokens/s)\n", dt, toks.n / (dt > 0 ? dt : 1e-9));
     if (out && !write_file(out, logits, sizeof(float) * (size_t)toks.n * V)) goto done;

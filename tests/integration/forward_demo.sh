@@ -25,4 +25,10 @@ done
 "$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --numerics official --threads 2 \
     --ref "$O/prefill_logits.f32" --loss >"$T/out" 2>"$T/log" || { cat "$T/out" "$T/log"; fail "official"; }
 echo "f32 official: $(cat "$T/out" | tr '\n' ' ')"
+"$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --numerics official --threads 2 \
+    --out "$T/official.f32" 2>"$T/log" || { cat "$T/log"; fail "official prefill"; }
+"$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --numerics official --threads 2 \
+    --mode chunked:100,1,99,100 --ref "$T/official.f32" --max-diff 1e-4 --require-argmax >"$T/out" 2>"$T/log" \
+    || { cat "$T/out" "$T/log"; fail "official chunked vs official prefill"; }
+echo "f32 official chunked vs official prefill: $(cat "$T/out")"
 echo ok

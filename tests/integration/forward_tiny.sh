@@ -33,6 +33,15 @@ if "$BIN" logits -m "$T/tiny.gguf" --manifest "$O/manifest.json" --numerics offi
     cat "$T/out"; fail "official numerics should differ from the fp32 reference by more than 1e-3"
 fi
 echo "official: $(cat "$T/out")"
+# Official numerics round per row, so chunking still does not change the logits.
+"$BIN" logits -m "$T/tiny.gguf" --manifest "$O/manifest.json" --numerics official --out "$T/official.f32" 2>"$T/log" \
+    || { cat "$T/log"; fail "official prefill"; }
+for mode in decode chunked:37,1,30,32; do
+    "$BIN" logits -m "$T/tiny.gguf" --manifest "$O/manifest.json" --numerics official --mode "$mode" \
+        --ref "$T/official.f32" --max-diff 1e-4 --require-argmax >"$T/out" 2>"$T/log" \
+        || { cat "$T/out" "$T/log"; fail "official $mode vs official prefill"; }
+    echo "official $mode vs official prefill: $(cat "$T/out")"
+done
 
 # Bad input: clear errors, no crash.
 "$BIN" logits -m "$T/tiny.gguf" --tokens 1,2,512 2>"$T/err" >/dev/null && fail "token 512 accepted"
