@@ -17,7 +17,7 @@
  * octets per register), so the activations are permuted once per matvec
  * into that order (iq2_act_prep) instead of permuting weights per row.
  *
- * F16 and F32 also get 16-wide versions (the wider loads keep two cores at
+ * F32, F16 and BF16 also get 16-wide versions (the wider loads keep two cores at
  * the memory limit with fewer instructions). */
 #include "quant/simd.h"
 
@@ -71,6 +71,31 @@ static float dot_f16(int64_t n, const void *wv, const void *xv) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         __m512 wv16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
         a1 = _mm512_fmadd_ps(wv16, _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static inline __m512 load_bf16x16(const uint16_t *p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+static float dot_bf16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(load_bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(load_bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(load_bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i));
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_maskz_loadu_ps(m, x + i), a1);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
@@ -301,6 +326,7 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     switch (type) {
     case DS4_TYPE_F32: k->dot = dot_f32; return true;
     case DS4_TYPE_F16: k->dot = dot_f16; return true;
+    case DS4_TYPE_BF16: k->dot = dot_bf16; return true;
     case DS4_TYPE_Q2_K: k->dot = dot_q2_K; return true;
     case DS4_TYPE_IQ2_XXS:
         k->dot = dot_iq2_xxs;
