@@ -123,16 +123,16 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     sc->ex_o = scratch(s, S * K * D);
     sc->ex_rows = iscratch(s, S * K);
     sc->ex_w = scratch(s, S * K);
-    sc->topk = iscratch(s, S * (size_t)c->idx_topk);
+    sc->topk = iscratch(s, S * (size_t)s->topk_cap);
     sc->n_topk = iscratch(s, S);
     sc->iscore_stride = s->ctx / DS4_CSA_RATIO + 1;
     sc->iscore = scratch(s, S * (size_t)sc->iscore_stride);
     sc->logit_x = scratch(s, S * D);
     /* Per-thread scores: a window plus the most compressed entries one query can see. */
-    int most = c->idx_topk;
+    int most = s->topk_cap;
     for (int l = 0; l < c->n_layer; l++)
         if (ds4_layer_attn(c, l) == DS4_ATTN_HCA && s->ctx / c->compress_ratio[l] > most) most = s->ctx / c->compress_ratio[l];
-    sc->thr_stride = DS4_HEAD_GROUP * (c->n_swa + most) + 16;
+    sc->thr_stride = DS4_HEAD_GROUP * (s->ring_rows + most) + 16;
     sc->thr = scratch(s, (size_t)sc->thr_stride * (size_t)ds4_model_threads(s->m));
 }
 

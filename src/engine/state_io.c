@@ -42,7 +42,7 @@ static size_t walk(ds4_session *s, uint8_t *img, bool save) {
     } while (0)
     for (int l = 0; l < c->n_layer; l++) {
         ds4_layer_state *L = &s->L[l];
-        ARR(L->ring, (size_t)c->n_swa * c->head_dim);
+        ARR(L->ring, (size_t)s->ring_rows * c->head_dim);
         ds4_comp_state *cs[2] = {&L->comp, &L->icomp};
         for (int k = 0; k < 2; k++) {
             ds4_comp_state *x = cs[k];

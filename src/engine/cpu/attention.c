@@ -54,7 +54,7 @@ static void index_select(void *ctx, int64_t i, int thread) {
     const ds4_comp_state *ic = &s->L[j->layer].icomp;
     const int n_vis = (int)((s->pos + i + 1) / ic->m);
     const int KI = c->idx_topk;
-    int32_t *sel = s->sc.topk + i * KI;
+    int32_t *sel = s->sc.topk + i * s->topk_cap;
     if (n_vis <= KI) {
         for (int w = 0; w < n_vis; w++) sel[w] = w;
         s->sc.n_topk[i] = n_vis;
@@ -110,7 +110,7 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
         nc = (int)((t + 1) / st->comp.m);
     } else if (kind == DS4_ATTN_CSA) {
         nc = s->sc.n_topk[i];
-        sel = s->sc.topk + (size_t)i * c->idx_topk;
+        sel = s->sc.topk + (size_t)i * s->topk_cap;
     }
     const int nk = nw + nc;
     float *sc = s->sc.thr + (size_t)thread * s->sc.thr_stride; /* nh x nk scores */

@@ -84,6 +84,8 @@ struct ds4_session {
     int ctx;
     int pos;
     int chunk;              /* rows per internal forward chunk (scratch is sized for it) */
+    int ring_rows;          /* min(W, ctx): key rows a query can look back on */
+    int topk_cap;           /* min(KI, ctx/4): most indexer picks a row can have */
     ds4_layer_state *L;
     ds4_scratch sc;
     uint64_t state_bytes, scratch_bytes;

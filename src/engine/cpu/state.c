@@ -43,10 +43,14 @@ static void comp_free(ds4_comp_state *cs) {
 bool ds4_state_alloc(ds4_session *s, ds4_error *err) {
     const ds4_config *c = &s->m->cfg;
     bool ok = true;
+    /* Metadata may declare a window or top-k far beyond any context: size by both. */
+    s->ring_rows = c->n_swa < s->ctx ? c->n_swa : s->ctx;
+    s->topk_cap = c->idx_topk < s->ctx / DS4_CSA_RATIO ? c->idx_topk : s->ctx / DS4_CSA_RATIO;
+    if (s->topk_cap < 1) s->topk_cap = 1;
     s->L = ds4_xcalloc((size_t)c->n_layer, sizeof *s->L);
     for (int l = 0; l < c->n_layer && ok; l++) {
         ds4_layer_state *L = &s->L[l];
-        L->ring = falloc(s, (size_t)c->n_swa * c->head_dim, err, &ok);
+        L->ring = falloc(s, (size_t)s->ring_rows * c->head_dim, err, &ok);
         const ds4_attn_kind kind = ds4_layer_attn(c, l);
         if (kind != DS4_ATTN_SLIDING)
             comp_init(s, &L->comp, c->head_dim, ds4_layer_coff(c, l), c->compress_ratio[l], err, &ok);
