@@ -17,18 +17,23 @@ void ds4_model_opts_default(ds4_model_opts *o) {
 }
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    ds4_model *m = ds4_model_from_gguf(f, opts, err);
+    if (!m) ds4_error_prefix(err, "%s", path);
+    return m;
+}
+
+ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_error *err) {
     ds4_model_opts def;
     if (!opts) {
         ds4_model_opts_default(&def);
         opts = &def;
     }
-    gguf_file *f = gguf_open(path, err);
-    if (!f) return NULL;
     ds4_model *m = ds4_xcalloc(1, sizeof *m);
     m->file = f;
     m->numerics = opts->numerics;
     if (!ds4_config_from_gguf(f, &m->cfg, err) || !ds4_weights_bind(&m->cfg, f, &m->w, err)) {
-        ds4_error_prefix(err, "%s", path);
         gguf_close(f);
         free(m);
         return NULL;
@@ -37,8 +42,8 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_erro
     m->hadamard_block = c->idx_dim < 128 ? c->idx_dim : 128;
     if (m->numerics == DS4_NUMERICS_OFFICIAL &&
         ((m->hadamard_block & (m->hadamard_block - 1)) || c->idx_dim % m->hadamard_block)) {
-        ds4_fail(err, "%s: official numerics need an indexer key length that is a power of two or a multiple of 128 "
-                 "(deepseek4.attention.indexer.key_length = %d)", path, c->idx_dim);
+        ds4_fail(err, "official numerics need an indexer key length that is a power of two or a multiple of 128 "
+                 "(deepseek4.attention.indexer.key_length = %d)", c->idx_dim);
         ds4_model_free(m);
         return NULL;
     }
@@ -92,6 +97,14 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     const size_t N = (size_t)c->n_hc, D = (size_t)c->n_embd, HD = (size_t)c->head_dim;
     const size_t H = (size_t)c->n_head, G = (size_t)c->n_out_group, K = (size_t)c->n_expert_used;
     const size_t FS = (size_t)c->n_ff_exp * (size_t)(c->n_expert_shared > 1 ? c->n_expert_shared : 1);
+    /* Compressor and indexer buffers only when some layer uses them: their
+     * metadata dims are bounded by tensors only then. */
+    bool any_comp = false, any_csa = false;
+    for (int l = 0; l < c->n_layer; l++) {
+        any_comp |= ds4_layer_attn(c, l) != DS4_ATTN_SLIDING;
+        any_csa |= ds4_layer_attn(c, l) == DS4_ATTN_CSA;
+    }
+    const size_t CS = any_comp ? S : 0, IS = any_csa ? S : 0;
     sc->H = scratch(s, S * N * D);
     sc->H2 = scratch(s, S * N * D);
     sc->fhat = scratch(s, S * N * D);
@@ -104,12 +117,12 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     sc->qa = scratch(s, S * (size_t)c->q_lora);
     sc->q = scratch(s, S * H * HD);
     sc->kv = scratch(s, S * HD);
-    sc->cz = scratch(s, S * 2 * HD);
-    sc->cg = scratch(s, S * 2 * HD);
-    sc->iq = scratch(s, S * (size_t)c->idx_head * (size_t)c->idx_dim);
-    sc->iw = scratch(s, S * (size_t)c->idx_head);
-    sc->iz = scratch(s, S * 2 * (size_t)c->idx_dim);
-    sc->ig = scratch(s, S * 2 * (size_t)c->idx_dim);
+    sc->cz = scratch(s, CS * 2 * HD);
+    sc->cg = scratch(s, CS * 2 * HD);
+    sc->iq = scratch(s, IS * (size_t)c->idx_head * (size_t)c->idx_dim);
+    sc->iw = scratch(s, IS * (size_t)c->idx_head);
+    sc->iz = scratch(s, IS * 2 * (size_t)c->idx_dim);
+    sc->ig = scratch(s, IS * 2 * (size_t)c->idx_dim);
     sc->o = scratch(s, S * H * HD);
     sc->og = scratch(s, S * H / G * HD);
     sc->lg = scratch(s, S * (size_t)c->o_lora);
@@ -123,10 +136,10 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     sc->ex_o = scratch(s, S * K * D);
     sc->ex_rows = iscratch(s, S * K);
     sc->ex_w = scratch(s, S * K);
-    sc->topk = iscratch(s, S * (size_t)s->topk_cap);
+    sc->topk = iscratch(s, IS * (size_t)s->topk_cap);
     sc->n_topk = iscratch(s, S);
     sc->iscore_stride = s->ctx / DS4_CSA_RATIO + 1;
-    sc->iscore = scratch(s, S * (size_t)sc->iscore_stride);
+    sc->iscore = scratch(s, IS * (size_t)sc->iscore_stride);
     sc->logit_x = scratch(s, S * D);
     /* Per-thread scores: a window plus the most compressed entries one query can see. */
     int most = s->topk_cap;

@@ -35,6 +35,9 @@ typedef struct ds4_model_opts {
 void ds4_model_opts_default(ds4_model_opts *o);
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err);
+/* The same from an already opened GGUF (e.g. gguf_open_memory); takes
+ * ownership of f, which is closed on failure too. */
+ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_error *err);
 void ds4_model_free(ds4_model *m);
 
 const gguf_file *ds4_model_gguf(const ds4_model *m); /* metadata (tokenizer keys, name) */

@@ -4,8 +4,9 @@
 #ifndef DS4_TEST_MICRO_MODEL_H
 #define DS4_TEST_MICRO_MODEL_H
 
-#include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
