@@ -1,6 +1,8 @@
 /* Engine API (engine.h) over the CPU forward pass. */
 #include "engine/engine.h"
 
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,39 @@
 #include "engine/cpu/internal.h"
 #include "engine/cpu/ops.h"
 #include "model/tensors.h"
+
+/* Physical cores among the CPUs this process may use (hyperthread siblings
+ * share one core's load/store units, so decode gains nothing from them);
+ * falls back to the CPU count when sysfs has no topology. */
+static int physical_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return ds4_cpu_count();
+    int n = 0;
+    long seen[CPU_SETSIZE];
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        char path[128];
+        long pkg = -1, core = -1;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &pkg) != 1) pkg = -1;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &core) != 1) core = -1;
+            fclose(f);
+        }
+        if (pkg < 0 || core < 0) return ds4_cpu_count();
+        const long key = pkg * 1000000 + core;
+        bool dup = false;
+        for (int i = 0; i < n && !dup; i++) dup = seen[i] == key;
+        if (!dup) seen[n++] = key;
+    }
+    return n > 0 ? n : ds4_cpu_count();
+}
 
 void ds4_model_opts_default(ds4_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -52,7 +87,7 @@ ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_err
     ds4_rope_freqs_main(m->omega_main, c->n_rot, c->rope_base);
     ds4_rope_freqs_yarn(m->omega_comp, c->n_rot, c->compress_rope_base, c->rope_scale, (double)c->rope_orig_ctx,
                         c->yarn_beta_fast, c->yarn_beta_slow);
-    m->pool = ds4_pool_create(opts->n_threads);
+    m->pool = ds4_pool_create(opts->n_threads > 0 ? opts->n_threads : physical_cores());
     pthread_mutex_init(&m->eval_lock, NULL);
     return m;
 }

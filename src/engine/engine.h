@@ -24,12 +24,12 @@ typedef enum ds4_numerics {
 } ds4_numerics;
 
 typedef struct ds4_model_opts {
-    int n_threads;          /* <= 0: one per CPU */
+    int n_threads;          /* <= 0: one per physical core */
     ds4_numerics numerics;
     bool progress;          /* progress bar on load */
 } ds4_model_opts;
 
-/* Defaults: threads = one per CPU, official numerics (what DeepSeek's own
+/* Defaults: threads = one per physical core, official numerics (what DeepSeek's own
  * inference computes), no progress bar. ds4_model_load(path, NULL, err)
  * uses these. */
 void ds4_model_opts_default(ds4_model_opts *o);
