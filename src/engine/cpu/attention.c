@@ -222,7 +222,8 @@ void ds4_attention(ds4_session *s, int l, int n) {
 
     /* Grouped output projection: group g's heads through its own OL rows of W_oa. */
     const int gw = H / G * HD;
-    if (n == 1 && G <= 16) {
+    const bool one_dispatch = n == 1 && G <= 16;
+    if (one_dispatch) {
         /* Decode: the G group products read disjoint slices of o and write
          * disjoint slices of low, so they need no gather: one dispatch. */
         ds4_mat w[16];
@@ -235,7 +236,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
         }
         ds4_mm_multi(m, 1, G, w, x, y);
     }
-    for (int g = 0; n > 1 && g < G; g++) {
+    for (int g = 0; !one_dispatch && g < G; g++) {
         for (int i = 0; i < n; i++)
             memcpy(sc->og + (size_t)i * gw, sc->o + (size_t)i * H * HD + (size_t)g * gw, sizeof(float) * (size_t)gw);
         const ds4_mat wg = ds4_mat_rows(&Lw->out_a, (int64_t)g * OL, OL);
