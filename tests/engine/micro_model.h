@@ -55,6 +55,11 @@ static inline void micro_config(ds4_config *c, int variant) {
         c->compress_ratio[l] = ratios[l];
         c->swiglu_clamp[l] = variant == 1 ? 0.5f : 10.0f; /* variant 1: the clamp bites */
     }
+    if (variant == 2) { /* many output groups (one head each): decode's batched path does not apply */
+        c->n_head = 32;
+        c->n_out_group = 32;
+        c->o_lora = 4;
+    }
     if (variant == 1) {
         c->n_hc = 2;
         c->n_expert_shared = 2;

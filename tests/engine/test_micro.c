@@ -100,3 +100,4 @@ Test(micro, all_features_exact) { check_variant(0, DS4_NUMERICS_EXACT); }
 Test(micro, all_features_official) { check_variant(0, DS4_NUMERICS_OFFICIAL); }
 Test(micro, two_streams_clamp_shared2_exact) { check_variant(1, DS4_NUMERICS_EXACT); }
 Test(micro, two_streams_clamp_shared2_official) { check_variant(1, DS4_NUMERICS_OFFICIAL); }
+Test(micro, thirty_two_output_groups_exact) { check_variant(2, DS4_NUMERICS_EXACT); }
