@@ -67,6 +67,12 @@ static bool get_arr(const gguf_file *f, const char *key, int n, double *out, ds4
 bool ds4_config_from_gguf(const gguf_file *f, ds4_config *c, ds4_error *err) {
     memset(c, 0, sizeof *c);
     const int BIG = 1 << 24;
+    /* A file of another architecture would otherwise fail on the first missing key. */
+    gguf_str arch;
+    if (gguf_find_key(f, "general.architecture") >= 0 && gguf_get_str(f, "general.architecture", &arch, NULL) &&
+        (arch.len != strlen(DS4_ARCH) || memcmp(arch.ptr, DS4_ARCH, arch.len) != 0))
+        return ds4_fail(err, "metadata key general.architecture = \"%.*s\": not a DeepSeek V4 (%s) model",
+                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, DS4_ARCH);
     if (!get_i(f, K("block_count"), 1, DS4_MAX_LAYERS, &c->n_layer, err)) return false;
     if (!get_i(f, K("embedding_length"), 1, BIG, &c->n_embd, err)) return false;
     if (!get_i(f, K("vocab_size"), 1, 1 << 30, &c->n_vocab, err)) return false;
