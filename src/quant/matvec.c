@@ -183,6 +183,12 @@ void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
 
 /* ---- batched matvec ---- */
 
+/* Token tile: activations of one tile plus one weight chunk fit in L2. */
+static void set_tok_tile(mm_ctx *c) {
+    const int64_t tile = (int64_t)((512 * 1024) / (c->act_bytes ? c->act_bytes : 1));
+    c->tok_tile = tile < 1 ? 1 : tile;
+}
+
 struct batch_job {
     mm_ctx c;
     ds4_act_quant_fn quant; /* NULL: float activation used in place */
@@ -195,7 +201,8 @@ typedef struct { const batch_job *jobs; const batch_task *tasks; } batch_ctx;
 static void batch_task_fn(void *p, int64_t task, int thread_index) {
     const batch_ctx *b = p;
     const batch_task *t = &b->tasks[task];
-    mv_task((void *)&b->jobs[t->job].c, t->r0 / b->jobs[t->job].c.rows_per_task, thread_index);
+    const mm_ctx *c = &b->jobs[t->job].c;
+    (c->n_tok == 1 ? mv_task : mm_task)((void *)c, t->r0 / c->rows_per_task, thread_index);
 }
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
@@ -226,11 +233,12 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         memset(b, 0, sizeof *b);
         b->share = -1;
         b->c.dot = k.dot;
+        b->c.dot2 = k.dot2;
         b->c.W = jb->W;
         b->c.row_bytes = (size_t)rb;
         b->c.rows = jb->rows;
         b->c.cols = jb->cols;
-        b->c.n_tok = 1;
+        b->c.n_tok = jb->n_tok > 1 ? jb->n_tok : 1;
         b->c.tok_tile = 1;
         b->c.Y = jb->y;
         b->at = ds4_act_type(jb->type);
@@ -238,18 +246,21 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         total_rows_bytes += jb->rows * (int64_t)rb;
         if (b->at == DS4_TYPE_F32 && !k.act_prep) {
             b->c.act = (const uint8_t *)jb->x;
+            b->c.act_bytes = (size_t)jb->cols * sizeof(float);
+            set_tok_tile(&b->c);
             continue;
         }
         b->quant = ds4_act_quant_for(b->at);
         const size_t std = round64((size_t)ds4_row_bytes(b->at, (uint64_t)jb->cols));
         b->c.act_bytes = k.act_prep ? round64(k.act_bytes(jb->cols)) : std;
+        set_tok_tile(&b->c);
         if (std > std_max) std_max = std;
         b->share = -1;
         for (int i = 0; i < j && b->share < 0; i++)
-            if (jobs[i].x == jb->x && jobs[i].cols == jb->cols && bj[i].at == b->at && bj[i].prep == b->prep &&
-                bj[i].quant)
+            if (jobs[i].x == jb->x && jobs[i].cols == jb->cols && bj[i].c.n_tok == b->c.n_tok && bj[i].at == b->at &&
+                bj[i].prep == b->prep && bj[i].quant)
                 b->share = i;
-        if (b->share < 0) act_total += b->c.act_bytes;
+        if (b->share < 0) act_total += b->c.act_bytes * (size_t)b->c.n_tok;
     }
     uint8_t *act = act_total ? ds4_quant_scratch(0, act_total) : NULL;
     uint8_t *std = std_max ? ds4_quant_scratch(1, std_max) : NULL;
@@ -262,12 +273,16 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
             continue;
         }
         uint8_t *dst = act + off;
-        off += b->c.act_bytes;
-        if (b->prep) {
-            b->quant(jobs[j].x, std, jobs[j].cols);
-            b->prep(jobs[j].cols, std, dst);
-        } else {
-            b->quant(jobs[j].x, dst, jobs[j].cols);
+        off += b->c.act_bytes * (size_t)b->c.n_tok;
+        for (int64_t t = 0; t < b->c.n_tok; t++) {
+            const float *xt = jobs[j].x + t * jobs[j].cols;
+            uint8_t *dt = dst + (size_t)t * b->c.act_bytes;
+            if (b->prep) {
+                b->quant(xt, std, jobs[j].cols);
+                b->prep(jobs[j].cols, std, dt);
+            } else {
+                b->quant(xt, dt, jobs[j].cols);
+            }
         }
         b->c.act = dst;
     }

@@ -104,17 +104,20 @@ void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
 void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
                 int64_t n_tok, float *Y, ds4_pool *pool);
 
-/* Several independent matrix-vector products in one pool dispatch (decode:
- * the routed experts' gate and up projections, then their down
- * projections). Jobs with the same x pointer, column count and activation
- * format share one quantized activation. y[r] of each job equals what
- * ds4_matvec gives for that job alone. */
+/* Several independent products in one pool dispatch (decode: the routed
+ * experts' gate and up projections, then their down projections; prefill:
+ * the same over each expert's rows). A job has n_tok activation rows
+ * (0 means 1): x is n_tok x cols and y n_tok x rows, as in ds4_matmul.
+ * Jobs with the same x pointer, column count, token count and activation
+ * format share one quantized activation. Each output equals what
+ * ds4_matvec / ds4_matmul gives for that job alone. */
 typedef struct ds4_matvec_job {
     uint32_t type;
     const void *W;
     int64_t rows, cols;
     const float *x;
     float *y;
+    int64_t n_tok;
 } ds4_matvec_job;
 void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool);
 

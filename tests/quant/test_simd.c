@@ -357,7 +357,7 @@ Test(simd, matvec_batch_equals_individual_matvecs) {
         W[j] = malloc(ds4_row_bytes(types[j], (uint64_t)cols[j]) * (size_t)rows[j]);
         fill_weights(types[j], W[j], cols[j] * rows[j], false);
         want[j] = malloc(sizeof(float) * (size_t)rows[j]);
-        jobs[j] = (ds4_matvec_job){types[j], W[j], rows[j], cols[j], xs[xsel[j]], malloc(sizeof(float) * (size_t)rows[j])};
+        jobs[j] = (ds4_matvec_job){types[j], W[j], rows[j], cols[j], xs[xsel[j]], malloc(sizeof(float) * (size_t)rows[j]), 1};
     }
     /* Sane scales so every output is finite. */
     for (int j = 0; j < NJ; j++) {
@@ -387,4 +387,44 @@ Test(simd, matvec_batch_equals_individual_matvecs) {
         free(jobs[j].y);
     }
     for (int i = 0; i < 4; i++) free(xs[i]);
+}
+
+/* Multi-token jobs (the grouped prefill path): each equals ds4_matmul of
+ * that job alone, token pairs through the two-token kernel included. */
+Test(simd, matvec_batch_multi_token_jobs_equal_matmul) {
+    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_F16};
+    const int64_t rows[] = {19, 19, 33, 5}, cols[] = {512, 512, 256, 512}, ntok[] = {3, 3, 2, 4};
+    enum { NJ = 4 };
+    float *X = malloc(sizeof(float) * 4 * 512);
+    for (int k = 0; k < 4 * 512; k++) X[k] = (float)(unif() * 2 - 1);
+    ds4_matvec_job jobs[NJ];
+    void *W[NJ];
+    float *want[NJ];
+    for (int j = 0; j < NJ; j++) {
+        size_t rb = ds4_row_bytes(types[j], (uint64_t)cols[j]), bb = ds4_type_block_bytes(types[j]);
+        W[j] = malloc(rb * (size_t)rows[j]);
+        fill_weights(types[j], W[j], cols[j] * rows[j], false);
+        if (types[j] != DS4_TYPE_F16)
+            for (size_t off = 0; off < rb * (size_t)rows[j]; off += bb) {
+                uint16_t d = ds4_f32_to_f16(0.01f);
+                memcpy((uint8_t *)W[j] + off + (types[j] == DS4_TYPE_Q2_K ? 80 : 0), &d, 2);
+                if (types[j] == DS4_TYPE_Q2_K) memcpy((uint8_t *)W[j] + off + 82, &d, 2);
+            }
+        want[j] = malloc(sizeof(float) * (size_t)(rows[j] * ntok[j]));
+        jobs[j] = (ds4_matvec_job){types[j], W[j], rows[j], cols[j], X, malloc(sizeof(float) * (size_t)(rows[j] * ntok[j])),
+                                   ntok[j]};
+    }
+    ds4_pool *pool = ds4_pool_create(2);
+    for (int j = 0; j < NJ; j++) ds4_matmul(types[j], W[j], rows[j], cols[j], X, ntok[j], want[j], pool);
+    ds4_matvec_batch(jobs, NJ, pool);
+    for (int j = 0; j < NJ; j++)
+        for (int64_t i = 0; i < rows[j] * ntok[j]; i++)
+            cr_assert_eq(jobs[j].y[i], want[j][i], "job %d (%s) output %ld", j, ds4_type_name(types[j]), (long)i);
+    ds4_pool_destroy(pool);
+    for (int j = 0; j < NJ; j++) {
+        free(W[j]);
+        free(want[j]);
+        free(jobs[j].y);
+    }
+    free(X);
 }

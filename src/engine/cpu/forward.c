@@ -24,7 +24,7 @@ void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const 
     ds4_matvec_job jobs[16];
     for (int i = 0; i < count; i++) {
         ds4_prof_bytes((uint64_t)w[i].rows * w[i].row_bytes);
-        jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i]};
+        jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i], 1};
     }
     ds4_matvec_batch(jobs, count, m->pool);
 }

@@ -56,7 +56,58 @@ static void mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n) {
 }
 
 static ds4_matvec_job job_of(const ds4_mat *w, const float *x, float *y) {
-    return (ds4_matvec_job){w->type, w->data, w->rows, w->cols, x, y};
+    return (ds4_matvec_job){w->type, w->data, w->rows, w->cols, x, y, 1};
+}
+
+/* Routed experts over a chunk of rows: rows grouped by expert (ascending id,
+ * rows and slots in order, as the per-expert loop below does), every used
+ * expert's gate and up in one dispatch, then every down in one; outputs are
+ * added in the same order, so the result is identical. */
+#define GROUPED_MAX_ROWS 512
+static void routed_grouped(ds4_session *s, const ds4_layer_weights *Lw, int n, float lim) {
+    const ds4_model *m = s->m;
+    const ds4_config *c = &m->cfg;
+    ds4_scratch *sc = &s->sc;
+    const int D = c->n_embd, E = c->n_expert, K = c->n_expert_used, F = c->n_ff_exp;
+    ds4_matvec_job jobs[2 * GROUPED_MAX_ROWS];
+    int first[GROUPED_MAX_ROWS], count[GROUPED_MAX_ROWS], expert[GROUPED_MAX_ROWS];
+    int n_used = 0, row = 0;
+    for (int e = 0; e < E; e++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < K; k++)
+                if (sc->sel[(size_t)i * K + k] == e) {
+                    memcpy(sc->ex_x + (size_t)(row + cnt) * D, sc->x + (size_t)i * D, sizeof(float) * (size_t)D);
+                    sc->ex_rows[row + cnt] = i;
+                    sc->ex_w[row + cnt] = sc->selw[(size_t)i * K + k];
+                    cnt++;
+                }
+        if (!cnt) continue;
+        first[n_used] = row;
+        count[n_used] = cnt;
+        expert[n_used] = e;
+        n_used++;
+        row += cnt;
+    }
+    for (int u = 0; u < n_used; u++) {
+        const ds4_mat wg = ds4_exps_at(&Lw->gate_exps, expert[u]), wu = ds4_exps_at(&Lw->up_exps, expert[u]);
+        jobs[2 * u] = job_of(&wg, sc->ex_x + (size_t)first[u] * D, sc->ex_g + (size_t)first[u] * F);
+        jobs[2 * u + 1] = job_of(&wu, sc->ex_x + (size_t)first[u] * D, sc->ex_u + (size_t)first[u] * F);
+        jobs[2 * u].n_tok = jobs[2 * u + 1].n_tok = count[u];
+    }
+    mm_batch(m, jobs, 2 * n_used);
+    swiglu(sc->ex_g, sc->ex_u, (size_t)row * F, lim);
+    for (int u = 0; u < n_used; u++) {
+        const ds4_mat wd = ds4_exps_at(&Lw->down_exps, expert[u]);
+        jobs[u] = job_of(&wd, sc->ex_g + (size_t)first[u] * F, sc->ex_o + (size_t)first[u] * D);
+        jobs[u].n_tok = count[u];
+    }
+    mm_batch(m, jobs, n_used);
+    for (int r = 0; r < row; r++) {
+        float *y = sc->y + (size_t)sc->ex_rows[r] * D;
+        const float *eo = sc->ex_o + (size_t)r * D, wr = sc->ex_w[r];
+        for (int d = 0; d < D; d++) y[d] += wr * eo[d];
+    }
 }
 
 /* Decode (one row): the same products as the general path below, but the
@@ -135,6 +186,10 @@ void ds4_moe(ds4_session *s, int l, const int32_t *tokens, int n) {
 
     /* Routed experts, each over the rows that selected it. */
     ds4_prof_stage(DS4_STAGE_ROUTED);
+    if (n * K <= GROUPED_MAX_ROWS) {
+        routed_grouped(s, Lw, n, lim);
+        return;
+    }
     for (int e = 0; e < E; e++) {
         int cnt = 0;
         for (int i = 0; i < n; i++)
