@@ -31,4 +31,18 @@ echo "f32 official: $(cat "$T/out" | tr '\n' ' ')"
     --mode chunked:100,1,99,100 --ref "$T/official.f32" --max-diff 1e-4 --require-argmax >"$T/out" 2>"$T/log" \
     || { cat "$T/out" "$T/log"; fail "official chunked vs official prefill"; }
 echo "f32 official chunked vs official prefill: $(cat "$T/out")"
+# The quantized recipes through the same engine: close to the f32 file (what the
+# asymmetric 2-bit recipe costs is reported, with loose floors as a regression guard).
+"$BIN" logits -m "$T/demo-f32.gguf" --manifest "$O/manifest.json" --threads 2 --out "$T/f32.logits" 2>"$T/log" \
+    || { cat "$T/log"; fail "f32 logits"; }
+for spec in q8:290 q2-asym:230; do
+    recipe=${spec%%:*}; floor=${spec##*:}
+    "$BIN" convert --hf "$O" --out "$T/demo-$recipe.gguf" --recipe "$recipe" --threads 2 2>"$T/log" \
+        || { cat "$T/log"; fail "convert $recipe"; }
+    "$BIN" logits -m "$T/demo-$recipe.gguf" --manifest "$O/manifest.json" --threads 2 --ref "$T/f32.logits" --loss \
+        >"$T/out" 2>"$T/log" || { cat "$T/out" "$T/log"; fail "$recipe logits"; }
+    echo "$recipe vs f32: $(cat "$T/out" | tr '\n' ' ')"
+    agree=$(sed -n 's/.*argmax agree \([0-9]*\)\/300.*/\1/p' "$T/out")
+    [ -n "$agree" ] && [ "$agree" -ge "$floor" ] || fail "$recipe argmax agreement ${agree:-?}/300 below $floor"
+done
 echo ok
