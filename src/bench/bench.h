@@ -38,6 +38,14 @@ size_t ds4_triad_default_array_bytes(bool *capped);
  * a message on stderr when the arrays cannot be allocated. */
 bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs);
 
+/* The triad's arrays kept allocated, to re-measure next to each data point
+ * on machines whose bandwidth varies (shared hosts). open returns NULL with
+ * a message on stderr when the arrays cannot be allocated. */
+typedef struct ds4_triad ds4_triad;
+ds4_triad *ds4_triad_open(ds4_pool *pool, size_t array_bytes);
+ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps);
+void ds4_triad_close(ds4_triad *t);
+
 typedef struct {
     int threads;          /* N for the "N threads" rows (1 is always measured too) */
     bool csv;

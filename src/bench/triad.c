@@ -101,35 +101,63 @@ static void init_task(void *p, int64_t task, int thread_index) {
     }
 }
 
-bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs) {
+struct ds4_triad {
+    double *a, *b, *c;
+    size_t n;
+};
+
+ds4_triad *ds4_triad_open(ds4_pool *pool, size_t array_bytes) {
+    ds4_triad *t = calloc(1, sizeof *t);
     const size_t n = array_bytes / sizeof(double);
-    double *a = ds4_bench_alloc(n * sizeof(double)), *b = ds4_bench_alloc(n * sizeof(double)),
-           *c = ds4_bench_alloc(n * sizeof(double));
-    if (!a || !b || !c) {
-        fprintf(stderr, "ds4 bench: cannot allocate 3 x %zu bytes for the triad\n", n * sizeof(double));
-        free(a);
-        free(b);
-        free(c);
-        return false;
+    if (t) {
+        t->n = n;
+        t->a = ds4_bench_alloc(n * sizeof(double));
+        t->b = ds4_bench_alloc(n * sizeof(double));
+        t->c = ds4_bench_alloc(n * sizeof(double));
     }
+    if (!t || !t->a || !t->b || !t->c) {
+        fprintf(stderr, "ds4 bench: cannot allocate 3 x %zu bytes for the triad\n", n * sizeof(double));
+        ds4_triad_close(t);
+        return NULL;
+    }
+    /* First touch by the threads that stream each slice (NUMA placement). */
+    const int nt = ds4_pool_threads(pool);
+    const size_t per = (n + (size_t)nt - 1) / (size_t)nt;
+    init_ctx ic = {t->a, t->b, t->c, n, per};
+    ds4_pool_run(pool, init_task, &ic, nt);
+    return t;
+}
+
+void ds4_triad_close(ds4_triad *t) {
+    if (!t) return;
+    free(t->a);
+    free(t->b);
+    free(t->c);
+    free(t);
+}
+
+ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps) {
     const int nt = ds4_pool_threads(pool);
     /* One slice per thread, as STREAM's static OpenMP schedule does. */
-    const size_t per = (n + (size_t)nt - 1) / (size_t)nt;
-    init_ctx ic = {a, b, c, n, per};
-    ds4_pool_run(pool, init_task, &ic, nt);
-    triad_ctx tc = {a, b, c, n, per, 3.0};
+    const size_t per = (t->n + (size_t)nt - 1) / (size_t)nt;
+    triad_ctx tc = {t->a, t->b, t->c, t->n, per, 3.0};
     double *samples = calloc((size_t)reps, sizeof(double));
     ds4_pool_run(pool, triad_task, &tc, nt); /* warm-up */
     for (int r = 0; r < reps; r++) {
         double t0 = ds4_now();
         ds4_pool_run(pool, triad_task, &tc, nt);
         double dt = ds4_now() - t0;
-        samples[r] = 3.0 * (double)n * sizeof(double) / dt / 1e9;
+        samples[r] = 3.0 * (double)t->n * sizeof(double) / dt / 1e9;
     }
-    *gbs = ds4_bench_stat_of(samples, reps);
+    ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
     free(samples);
-    free(a);
-    free(b);
-    free(c);
+    return st;
+}
+
+bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs) {
+    ds4_triad *t = ds4_triad_open(pool, array_bytes);
+    if (!t) return false;
+    *gbs = ds4_triad_run(t, pool, reps);
+    ds4_triad_close(t);
     return true;
 }

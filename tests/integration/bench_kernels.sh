@@ -6,7 +6,7 @@ set -eu
 out="$DS4_TMP/bench.csv"
 "$DS4_BIN" bench kernels --csv --types Q8_0,IQ2_XXS,F16 --shape 64x512 --pool-mb 4 --triad-mb 8 \
     --reps 2 --seconds 0.01 --threads 2 >"$out"
-head -1 "$out" | grep -q '^type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call$'
+head -1 "$out" | grep -q "^type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call,point_triad_best,point_frac_best$"
 [ "$(wc -l <"$out")" -eq 7 ]
 for t in Q8_0 IQ2_XXS F16; do
     for thr in 1 2; do
@@ -14,7 +14,7 @@ for t in Q8_0 IQ2_XXS F16; do
     done
 done
 # Every throughput and triad figure is a positive number.
-awk -F, 'NR > 1 && !($5 > 0 && $6 > 0 && $7 > 0 && $9 > 0) { print "bad row: " $0; bad = 1 } END { exit bad }' "$out"
+awk -F, 'NR > 1 && !($5 > 0 && $6 > 0 && $7 > 0 && $9 > 0 && $12 > 0 && $13 > 0) { print "bad row: " $0; bad = 1 } END { exit bad }' "$out"
 # The table form names the triad and the SIMD level.
 "$DS4_BIN" bench kernels --types Q8_0 --shape 16x256 --pool-mb 1 --triad-mb 4 --reps 1 --seconds 0.01 \
     --threads 1 | grep -q '^triad'
