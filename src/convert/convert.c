@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/pool.h"
 #include "base/progress.h"
 #include "convert/hfconfig.h"
@@ -262,15 +263,6 @@ static bool convert_tensor(conv *cv, const ds4_st_set *s, const ds4_plan_tensor 
     return true;
 }
 
-static char *path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = ds4_xmalloc(a + b + 2);
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 static void default_name(const char *dir, char *buf, size_t n) {
     size_t L = strlen(dir);
     while (L > 1 && dir[L - 1] == '/') L--;
@@ -280,7 +272,7 @@ static void default_name(const char *dir, char *buf, size_t n) {
 }
 
 static bool file_exists(const char *dir, const char *name) {
-    char *p = path_join(dir, name);
+    char *p = ds4_path_join(dir, name);
     bool ok = access(p, F_OK) == 0;
     free(p);
     return ok;
@@ -299,7 +291,7 @@ static bool vocab_only(const ds4_convert_opts *o, FILE *log, ds4_error *err) {
      * with a partial config.json is fine. */
     int64_t vocab = 0, bos = -1, eos = -1;
     if (file_exists(o->hf_dir, "config.json")) {
-        char *p = path_join(o->hf_dir, "config.json");
+        char *p = ds4_path_join(o->hf_dir, "config.json");
         bool ok = ds4_hf_config_load_vocab(p, &vocab, &bos, &eos, err);
         free(p);
         if (!ok) return false;
@@ -416,7 +408,7 @@ bool ds4_convert_run(const ds4_convert_opts *o, ds4_error *err) {
     ds4_recipe r;
     if (!ds4_convert_recipe(o, &r, err)) return false;
     ds4_hf_config c;
-    char *cfg_path = path_join(o->hf_dir, "config.json");
+    char *cfg_path = ds4_path_join(o->hf_dir, "config.json");
     bool ok = ds4_hf_config_load(cfg_path, &c, err);
     free(cfg_path);
     if (!ok) return false;

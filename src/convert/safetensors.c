@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
+
 /* Headers above this are refused: the largest real header is a few hundred
  * KB, and the length comes from the file, so it must be bounded before the
  * allocation. */
@@ -281,15 +283,6 @@ ds4_st_set *ds4_st_open_file(const char *path, ds4_error *err) {
     return s;
 }
 
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = ds4_xmalloc(a + b + 2);
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 /* Index file: {"metadata": {...}, "weight_map": {tensor: shard file}}. Each
  * listed tensor must actually be in the shard the index names. */
 static ds4_st_set *open_index(const char *dir, const char *index_path, ds4_error *err) {
@@ -317,7 +310,7 @@ static ds4_st_set *open_index(const char *dir, const char *index_path, ds4_error
                 ok = ds4_fail(err, "%s: weight_map[\"%s\"] names a path outside the folder: %s", index_path, key, f);
                 break;
             }
-            char *p = join(dir, f);
+            char *p = ds4_path_join(dir, f);
             bool known = false;
             for (int i = 0; i < s->n_shards; i++) known |= !strcmp(s->shards[i].path, p);
             if (!known) add_shard(s, p);
@@ -331,7 +324,7 @@ static ds4_st_set *open_index(const char *dir, const char *index_path, ds4_error
         json_t *v;
         json_object_foreach(map, key, v) {
             const ds4_st_tensor *t = ds4_st_find(s, key);
-            char *p = join(dir, json_string_value(v));
+            char *p = ds4_path_join(dir, json_string_value(v));
             if (!t) ok = ds4_fail(err, "tensor '%s' is listed in the index but missing from %s", key, p);
             else if (strcmp(s->shards[t->shard].path, p))
                 ok = ds4_fail(err, "tensor '%s' is listed in the index for %s but found in %s", key, p,
@@ -349,12 +342,12 @@ static ds4_st_set *open_index(const char *dir, const char *index_path, ds4_error
 }
 
 ds4_st_set *ds4_st_open_dir(const char *dir, ds4_error *err) {
-    char *index = join(dir, "model.safetensors.index.json");
+    char *index = ds4_path_join(dir, "model.safetensors.index.json");
     ds4_st_set *s = NULL;
     if (access(index, F_OK) == 0) {
         s = open_index(dir, index, err);
     } else {
-        char *single = join(dir, "model.safetensors");
+        char *single = ds4_path_join(dir, "model.safetensors");
         if (access(single, F_OK) == 0) s = ds4_st_open_file(single, err);
         else ds4_fail(err, "%s: no model.safetensors.index.json or model.safetensors", dir);
         free(single);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 /* The DeepSeek pre-tokenizer split patterns (C.5), in order. A tokenizer
  * with exactly these is labelled "joyai-llm". */
 static const char *const joyai_patterns[3] = {
@@ -12,15 +14,6 @@ static const char *const joyai_patterns[3] = {
     ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|"
      "\\s*[\r\n]+|\\s+(?!\\S)|\\s+"),
 };
-
-static char *join_path(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = ds4_xmalloc(a + b + 2);
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
 
 static bool ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
@@ -106,7 +99,7 @@ bool ds4_tokmeta_load(const char *dir, int64_t vocab_size, int64_t bos, int64_t 
     memset(t, 0, sizeof *t);
     t->bos_id = t->eos_id = t->pad_id = -1;
     strcpy(t->pre, "joyai-llm");
-    char *path = join_path(dir, "tokenizer.json");
+    char *path = ds4_path_join(dir, "tokenizer.json");
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
@@ -219,7 +212,7 @@ bool ds4_tokmeta_load(const char *dir, int64_t vocab_size, int64_t bos, int64_t 
     const char *bos_s = NULL, *eos_s = NULL, *pad_s = NULL;
     json_t *tc = NULL;
     if (ok) {
-        path = join_path(dir, "tokenizer_config.json");
+        path = ds4_path_join(dir, "tokenizer_config.json");
         FILE *f = fopen(path, "rb");
         if (f) {
             fclose(f);
