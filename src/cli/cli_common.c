@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/progress.h"
 #include "chat/chat.h"
 
@@ -74,7 +75,7 @@ static void warm_weights(const ds4_model *m) {
     (void)sum;
 }
 
-bool cli_model_load(cli_model *cm, const char *opt_path, int threads) {
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads) {
     memset(cm, 0, sizeof *cm);
     cm->path = cli_resolve_model(opt_path);
     if (!cm->path) return false;
@@ -83,14 +84,14 @@ bool cli_model_load(cli_model *cm, const char *opt_path, int threads) {
     double t0 = ds4_now();
     cm->model = ds4_model_load(cm->path, &o, &err);
     if (!cm->model) {
-        fprintf(stderr, "ds4: %s\n", err.msg);
+        fprintf(stderr, "ds4 %s: %s\n", cmd, err.msg);
         cli_model_free(cm);
         return false;
     }
     warm_weights(cm->model);
     cm->tok = ds4_tokenizer_load(ds4_model_gguf(cm->model), &err);
     if (!cm->tok) {
-        fprintf(stderr, "ds4: %s: tokenizer: %s\n", cm->path, err.msg);
+        fprintf(stderr, "ds4 %s: %s: tokenizer: %s\n", cmd, cm->path, err.msg);
         cli_model_free(cm);
         return false;
     }
@@ -151,35 +152,9 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-char *cli_read_stream(FILE *f, size_t *len) {
-    size_t cap = 65536, n = 0;
-    char *buf = ds4_xmalloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) buf = ds4_xrealloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 char *cli_read_file(const char *path, size_t *len, ds4_error *err) {
-    if (!strcmp(path, "-")) return cli_read_stream(stdin, len);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ds4_fail(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *b = cli_read_stream(f, len);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(b);
-        ds4_fail(err, "%s: read error", path);
-        return NULL;
-    }
-    return b;
+    if (!strcmp(path, "-")) return ds4_read_stream(stdin, "stdin", len, err);
+    return ds4_read_file(path, len, err);
 }
 
 /* Prefill progress: the engine reports (done, total) per internal chunk. */
@@ -301,7 +276,7 @@ void cli_common_usage(FILE *f) {
             "  -m, --model FILE      model GGUF (else $DS4_MODEL, ./ds4flash.gguf, the demo model)\n"
             "  -n, --tokens N        tokens to generate at most (default 50000, capped by --ctx)\n"
             "  -c, --ctx N           context size in tokens (default 32768)\n"
-            "  -t, --threads N       CPU threads (default: all)\n"
+            "  -t, --threads N       CPU threads (default: one per physical core)\n"
             "  --think MODE          none | high | max (default high; max needs --ctx >= 393216)\n"
             "  --nothink, --think-max  the same as --think none / --think max\n"
             "  -sys, --system TEXT   system prompt (default \"You are a helpful assistant\"; \"\" = none)\n"
@@ -322,7 +297,7 @@ int cli_parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); o->model = v; }
     else if (!strcmp(a, "-n") || !strcmp(a, "--tokens")) { VAL(); CHK(cli_parse_int(cmd, a, v, 0, 1 << 30, &o->n_tokens)); }
     else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) { VAL(); CHK(cli_parse_int(cmd, a, v, 1, 1 << 30, &o->ctx)); }
-    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); CHK(cli_parse_int(cmd, a, v, 0, 4096, &o->threads)); }
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); CHK(cli_parse_int(cmd, a, v, 1, 4096, &o->threads)); }
     else if (!strcmp(a, "--think")) {
         VAL();
         ds4_think_mode m;

@@ -29,8 +29,8 @@ typedef struct cli_model {
 } cli_model;
 
 /* Resolves, loads (progress bar on a terminal) and builds the tokenizer.
- * Prints the error and returns false on failure. */
-bool cli_model_load(cli_model *cm, const char *opt_path, int threads);
+ * Prints the error ("ds4 <cmd>: ...") and returns false on failure. */
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads);
 void cli_model_free(cli_model *cm);
 
 /* Option values: print "ds4 <cmd>: bad value for <flag>: '<v>'" and return
@@ -57,9 +57,9 @@ int cli_parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o
 /* Help lines for the shared options. */
 void cli_common_usage(FILE *f);
 
-/* Whole file (or stdin for "-") as a malloc'd NUL-terminated buffer. */
+/* Whole file (or stdin for "-") as a malloc'd NUL-terminated buffer
+ * (base/file.h: the message names the file, a directory is refused). */
 char *cli_read_file(const char *path, size_t *len, ds4_error *err);
-char *cli_read_stream(FILE *f, size_t *len);
 
 /* Evaluates ids on the session with a progress bar when the prompt is long
  * (and stderr a terminal); logits gets the last position's n_vocab floats. */

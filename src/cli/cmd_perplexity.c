@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "  --tail-fraction F     score only the last floor(len*F) bytes of the file (default 1)\n"
             "  --max-windows N       stop after N windows (0 = all)\n"
             "  --official            DeepSeek's inference rounding steps (default: exact fp32)\n"
-            "  -t, --threads N       CPU threads (default: all)\n"
+            "  -t, --threads N       CPU threads (default: one per physical core)\n"
             "  --json                print the result as JSON on stdout\n");
 }
 
@@ -55,7 +55,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--stride")) { VAL(); if (!cli_parse_int("perplexity", a, v, 1, 1 << 24, &stride)) return 2; }
         else if (!strcmp(a, "--max-windows")) { VAL(); if (!cli_parse_int("perplexity", a, v, 0, 1 << 30, &max_windows)) return 2; }
         else if (!strcmp(a, "--tail-fraction")) { VAL(); if (!cli_parse_float("perplexity", a, v, 1e-9f, 1, &tail)) return 2; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_parse_int("perplexity", a, v, 0, 4096, &threads)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_parse_int("perplexity", a, v, 1, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--official")) official = true;
         else { fprintf(stderr, "ds4 perplexity: unknown option '%s' (see ds4 perplexity --help)\n", a); return 2; }
@@ -91,8 +91,12 @@ int cmd_perplexity(int argc, char **argv) {
     float *logits = NULL;
     ds4_tokens ids = {0};
     double t0 = ds4_now();
-    if (!(m = ds4_model_load(path, &mo, &err)) || !(tok = ds4_tokenizer_load(ds4_model_gguf(m), &err))) {
-        fprintf(stderr, "ds4 perplexity: %s: %s\n", path, err.msg);
+    if (!(m = ds4_model_load(path, &mo, &err))) { /* the loader's message starts with the path */
+        fprintf(stderr, "ds4 perplexity: %s\n", err.msg);
+        goto out;
+    }
+    if (!(tok = ds4_tokenizer_load(ds4_model_gguf(m), &err))) {
+        fprintf(stderr, "ds4 perplexity: %s: tokenizer: %s\n", path, err.msg);
         goto out;
     }
     double load_s = ds4_now() - t0;

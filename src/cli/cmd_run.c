@@ -89,7 +89,11 @@ int cmd_run(int argc, char **argv) {
             return 1;
         }
     } else if (!isatty(STDIN_FILENO)) {
-        text = cli_read_stream(stdin, &text_len);
+        if (!(text = cli_read_file("-", &text_len, &err))) {
+            fprintf(stderr, "ds4 run: %s\n", err.msg);
+            free(stops);
+            return 1;
+        }
     } else {
         fprintf(stderr, "ds4 run: no prompt: use -p TEXT, --prompt-file FILE or pipe it on stdin "
                         "(ds4 chat is the interactive mode)\n");
@@ -104,7 +108,7 @@ int cmd_run(int argc, char **argv) {
     float *logits = NULL;
     char *rendered = NULL;
     ds4_tokens ids = {0};
-    if (!cli_model_load(&cm, model, threads)) goto out_text;
+    if (!cli_model_load(&cm, "run", model, threads)) goto out_text;
 
     ds4_think_mode eff = ds4_chat_effective_think(think, ctx);
     if (!raw && think == DS4_THINK_MAX && eff != DS4_THINK_MAX)

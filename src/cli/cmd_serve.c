@@ -1,10 +1,10 @@
 /* ds4 serve: OpenAI- and Anthropic-compatible HTTP server (src/server). */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "server/server.h"
 
@@ -15,7 +15,7 @@ static void usage(FILE *out) {
             "  --host ADDR             IPv4 address to bind (default 127.0.0.1, loopback only)\n"
             "  --port N                port (default 8000; 0 = any free port)\n"
             "  -c, --ctx N             context size in tokens (default 32768)\n"
-            "  -t, --threads N         compute threads (default: one per CPU)\n"
+            "  -t, --threads N         compute threads (default: one per physical core)\n"
             "  --api-key KEY           require Authorization: Bearer KEY or x-api-key: KEY\n"
             "  --cors                  add Access-Control-Allow-* headers\n"
             "  --max-request-mb N      largest request body (default 64)\n"
@@ -33,42 +33,25 @@ static void usage(FILE *out) {
             "  --kv-cache-boundary-align-tokens N     align cold/continued saves (default 2048; 0 = off)\n");
 }
 
-static bool parse_int(const char *flag, const char *v, long lo, long hi, long *out) {
-    if (!v) {
-        fprintf(stderr, "ds4 serve: %s needs a value\n", flag);
-        return false;
-    }
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "ds4 serve: %s: '%s' is not an integer in [%ld, %ld]\n", flag, v, lo, hi);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
 int cmd_serve(int argc, char **argv) {
     srv_config c;
     srv_config_defaults(&c);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long x;
-#define INT_FLAG(name, lo, hi, dst)                              \
-    if (!strcmp(a, name)) {                                      \
-        if (!parse_int(a, v, lo, hi, &x)) return 2;              \
-        dst;                                                     \
-        i++;                                                     \
-        continue;                                                \
+        const char *v;
+        int x;
+#define INT_FLAG(name, lo, hi, dst)                                       \
+    if (!strcmp(a, name)) {                                               \
+        if (!(v = cli_value("serve", argc, argv, &i))) return 2;          \
+        if (!cli_parse_int("serve", a, v, lo, hi, &x)) return 2;          \
+        dst;                                                              \
+        continue;                                                         \
     }
-#define STR_FLAG(cond, dst)                                                 \
-    if (cond) {                                                             \
-        if (!v) { fprintf(stderr, "ds4 serve: %s needs a value\n", a); return 2; } \
-        dst = v;                                                            \
-        i++;                                                                \
-        continue;                                                           \
+#define STR_FLAG(cond, dst)                                          \
+    if (cond) {                                                      \
+        if (!(v = cli_value("serve", argc, argv, &i))) return 2;     \
+        dst = v;                                                     \
+        continue;                                                    \
     }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         if (!strcmp(a, "--cors")) { c.cors = true; continue; }
@@ -78,21 +61,20 @@ int cmd_serve(int argc, char **argv) {
         STR_FLAG(!strcmp(a, "--trace"), c.trace_path)
         STR_FLAG(!strcmp(a, "--port-file"), c.port_file)
         if (!strcmp(a, "--kv-disk-dir")) {
-            if (!v) { fprintf(stderr, "ds4 serve: %s needs a value\n", a); return 2; }
+            if (!(v = cli_value("serve", argc, argv, &i))) return 2;
             c.kv.dir = v;
             c.kv_enabled = true;
-            i++;
             continue;
         }
         INT_FLAG("--port", 0, 65535, c.port = (int)x)
         INT_FLAG("-c", 16, INT_MAX, c.ctx = (int)x)
         INT_FLAG("--ctx", 16, INT_MAX, c.ctx = (int)x)
-        INT_FLAG("-t", 0, 1024, c.threads = (int)x)
-        INT_FLAG("--threads", 0, 1024, c.threads = (int)x)
+        INT_FLAG("-t", 1, 1024, c.threads = (int)x)
+        INT_FLAG("--threads", 1, 1024, c.threads = (int)x)
         INT_FLAG("--max-request-mb", 1, 1 << 20, c.max_body = (size_t)x << 20)
         INT_FLAG("--max-queue", 0, 1 << 20, c.max_queue = (int)x)
         INT_FLAG("--tool-memory-max-ids", 1, 1 << 24, c.tool_memory_max_ids = (int)x)
-        INT_FLAG("--kv-disk-space-mb", 1, 1L << 30, c.kv.budget_bytes = (uint64_t)x << 20)
+        INT_FLAG("--kv-disk-space-mb", 1, 1 << 30, c.kv.budget_bytes = (uint64_t)x << 20)
         INT_FLAG("--kv-cache-min-tokens", 1, INT_MAX, c.kv.min_tokens = (int)x)
         INT_FLAG("--kv-cache-cold-max-tokens", 0, INT_MAX, c.kv.cold_max_tokens = (int)x)
         INT_FLAG("--kv-cache-continued-interval-tokens", 0, INT_MAX, c.kv.continued_interval = (int)x)

@@ -51,23 +51,6 @@ static double thread_cpu_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static char *read_all(FILE *fp, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = ds4_xmalloc(cap);
-    for (;;) {
-        if (n == cap) buf = ds4_xrealloc(buf, cap *= 2);
-        size_t r = fread(buf + n, 1, cap - n, fp);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(fp)) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Printable form of a piece: UTF-8 kept, control bytes and invalid bytes as escapes. */
 static void print_escaped(FILE *out, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -189,7 +172,7 @@ static char *batch_text(const char *line, size_t n, size_t *len, char *msg, size
 static int run_batch(const ds4_tokenizer *tok, const char *path, bool parse_special, bool roundtrip) {
     FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!fp) {
-        fprintf(stderr, "ds4 tokenize: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "ds4 tokenize: %s: cannot open: %s\n", path, strerror(errno));
         return 1;
     }
     char *line = NULL;
@@ -240,6 +223,10 @@ static int run_batch(const ds4_tokenizer *tok, const char *path, bool parse_spec
         json_decref(o);
         ds4_tokens_free(&t);
         free(text);
+    }
+    if (rc == 0 && ferror(fp)) { /* e.g. a directory: getline fails with EISDIR */
+        fprintf(stderr, "ds4 tokenize: %s: read error: %s\n", path, strerror(errno));
+        rc = 1;
     }
     ds4_detok_free(dt);
     free(line);
@@ -329,16 +316,9 @@ int cmd_tokenize(int argc, char **argv) {
         size_t len = 0;
         char *text;
         if (file) {
-            FILE *fp = strcmp(file, "-") ? fopen(file, "rb") : stdin;
-            if (!fp) {
-                fprintf(stderr, "ds4 tokenize: cannot open %s: %s\n", file, strerror(errno));
-                ds4_tokenizer_free(tok);
-                return 1;
-            }
-            text = read_all(fp, &len);
-            if (fp != stdin) fclose(fp);
-            if (!text) {
-                fprintf(stderr, "ds4 tokenize: read error on %s\n", file);
+            ds4_error err = {{0}};
+            if (!(text = cli_read_file(file, &len, &err))) {
+                fprintf(stderr, "ds4 tokenize: %s\n", err.msg);
                 ds4_tokenizer_free(tok);
                 return 1;
             }

@@ -291,7 +291,10 @@ static bool load_all(srv_state *st, ds4_error *err) {
     st->model = ds4_model_load(c->model_path, &mo, err);
     if (!st->model) return false;
     st->tok = ds4_tokenizer_load(ds4_model_gguf(st->model), err);
-    if (!st->tok) return false;
+    if (!st->tok) {
+        ds4_error_prefix(err, "%s: tokenizer", c->model_path);
+        return false;
+    }
     st->eos = ds4_tokenizer_require_special(st->tok, DS4_SPECIAL_EOS, "ds4 serve", err);
     if (st->eos < 0) return false;
     st->user_id = ds4_tokenizer_special_id(st->tok, DS4_SPECIAL_USER);
