@@ -3,9 +3,8 @@
 # reply, Ctrl-C interrupts a long reply without leaving the chat, /stats and
 # /quit work. Then with piped stdin: /save, /clear, /load and /think.
 set -eu
-BIN=${DS4_BIN:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 M=$(pwd)/models/ds4-demo-q2.gguf
-fail() { echo "FAIL: $*"; exit 1; }
 command -v script >/dev/null 2>&1 || fail "script (util-linux) is needed"
 
 # Waits (up to 30 s) until the pty transcript matches a pattern, or grows.

@@ -2,8 +2,7 @@
 # ds4 convert end to end: tiny (FP8/FP4 single file) and demo (sharded BF16,
 # real tokenizer) with the reference and asymmetric recipes; dry-run table.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
-fail() { echo "FAIL: $*"; exit 1; }
+. tests/integration/lib/common.sh
 
 "$BIN" convert --hf "$SH/oracle/tiny" --out "$T/tiny-f32.gguf" --recipe f32 2>"$T/log" || { cat "$T/log"; fail "tiny f32"; }
 grep -q "wrote $T/tiny-f32.gguf: 178 tensors" "$T/log" || fail "tiny f32 summary: $(cat "$T/log")"

@@ -3,10 +3,9 @@
 # message naming the problem and leave neither OUT nor OUT.tmp behind.
 # Corrupted copies are built in $DS4_TMP (header patches keep the length).
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 TINY="$SH/oracle/tiny"; DEMO="$SH/oracle/demo"
 n=0
-fail() { echo "FAIL: $*"; exit 1; }
 
 # mk NAME SRC: a copy of SRC whose files are symlinks (patch with real copies).
 mk() { d="$T/$1"; mkdir -p "$d"; for f in "$2"/*; do ln -s "$f" "$d/"; done; echo "$d"; }

@@ -6,8 +6,7 @@
 # the first 16 windows against f32 on the same windows (within 0.01), to
 # keep make test short. Full numbers: docs/demo-model.md.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
-fail() { echo "FAIL: $*"; exit 1; }
+. tests/integration/lib/common.sh
 TXT="$SH/data/tinyshakespeare.txt"
 for r in f32 bf16; do
     "$BIN" convert --hf "$SH/oracle/demo" --out "$T/demo-$r.gguf" --recipe $r --threads 2 >/dev/null 2>"$T/log" \

@@ -5,9 +5,8 @@
 # seed are reported, bad options exit 2, and model resolution falls back to
 # the embedded demo model (announced on stderr) or takes $DS4_MODEL.
 set -eu
-BIN=${DS4_BIN:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 M=$(pwd)/models/ds4-demo-q2.gguf
-fail() { echo "FAIL: $*"; exit 1; }
 [ -f "$M" ] || fail "missing $M"
 
 "$BIN" run -m "$M" --raw -p "ROMEO:" -n 40 --seed 7 -t 2 >"$T/a" 2>"$T/a.err" || { cat "$T/a.err"; fail "run"; }
@@ -50,16 +49,10 @@ grep -q 'Think Max needs' "$T/t.err" || fail "no Think Max warning at ctx 32768"
 
 # bad options
 for bad in "--temp x" "--top-p 2" "-n -1" "--think maybe" "--bogus"; do
-    set +e
-    "$BIN" run -m "$M" -p x $bad >/dev/null 2>"$T/e"
-    rc=$?
-    set -e
-    [ $rc -eq 2 ] || fail "'$bad' exit $rc"
+    # shellcheck disable=SC2086
+    expect_fail 2 "run $bad" "ds4 run: " "$BIN" run -m "$M" -p x $bad
 done
-set +e
-"$BIN" run -m "$T/missing.gguf" -p x >/dev/null 2>"$T/e"; rc=$?
-set -e
-[ $rc -eq 1 ] && grep -q missing.gguf "$T/e" || fail "missing model not reported ($rc): $(cat "$T/e")"
+expect_fail 1 "missing model" "missing.gguf" "$BIN" run -m "$T/missing.gguf" -p x
 
 # model resolution: the embedded demo model, then $DS4_MODEL
 mkdir -p "$T/empty"

@@ -5,11 +5,10 @@
 # space budget evicts the least recently used files; continued snapshots land
 # on their boundaries.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 . tests/integration/lib/server_common.sh
 trap cleanup_server EXIT
 demo_model
-fail() { echo "FAIL: $*"; exit 1; }
 
 # body FILE USER_TEXT: a chat request with a ~480-token system prompt
 body() {

@@ -3,7 +3,7 @@
 # @anthropic-ai/sdk): every endpoint, stream and non-stream, tool round trips,
 # usage vs the tokenizer, errors, a client abort.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 . tests/integration/lib/server_common.sh
 [ -d tests/node/node_modules/openai ] && [ -d tests/node/node_modules/@anthropic-ai/sdk ] || {
     echo "FAIL: tests/node/node_modules lacks the SDKs (run make deps)"; exit 1; }

@@ -6,7 +6,7 @@
 # answer has the expected status, /health answers at the end, and the server
 # exits cleanly with no sanitizer report and no leak.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
+. tests/integration/lib/common.sh
 BUILD=${DS4_BUILD:-build}
 . tests/integration/lib/server_common.sh
 trap cleanup_server EXIT

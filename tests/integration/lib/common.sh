@@ -8,7 +8,7 @@
 #                               at most 60 s) and its stderr holds PATTERN
 #                               (grep -F) on one line
 BIN=${DS4_BIN:?DS4_BIN is not set (run through make integration)}
-SH=${DS4_SHARED:-}
+SH=${DS4_SHARED:?DS4_SHARED is not set (run through make integration)}
 T=${DS4_TMP:?DS4_TMP is not set (run through make integration)}
 
 fail() { echo "FAIL: $*"; exit 1; }
