@@ -5,14 +5,7 @@
 #include <string.h>
 
 #include "chat/chat.h"
-
-#define EX_C_OUT                                                                                    \
-    "Need the file.</think>\n\n<｜DSML｜tool_calls>\n"                                              \
-    "<｜DSML｜invoke name=\"read_file\">\n"                                                         \
-    "<｜DSML｜parameter name=\"path\" string=\"true\">a.c</｜DSML｜parameter>\n"                    \
-    "<｜DSML｜parameter name=\"max_lines\" string=\"false\">5</｜DSML｜parameter>\n"                \
-    "</｜DSML｜invoke>\n"                                                                           \
-    "</｜DSML｜tool_calls>"
+#include "../common/chat_examples.h"
 
 static void parse(const char *s, bool thinking, bool tools, ds4_chat_parsed *out) {
     ds4_chat_parse_opts o = {.thinking = thinking, .tools = tools};

@@ -15,6 +15,7 @@
 #include "base/fp16.h"
 #include "convert/convert.h"
 #include "convert/safetensors.h"
+#include "gguf/gguf.h"
 
 static inline const char *cu_shared(void) {
     const char *s = getenv("DS4_SHARED");
@@ -52,6 +53,14 @@ static inline bool cu_convert(const char *hf, const char *out, const char *recip
     bool ok = ds4_convert_run(&o, err);
     fclose(null);
     return ok;
+}
+
+/* A u32 metadata value that must be present. */
+static inline uint32_t cu_u32(gguf_file *g, const char *k) {
+    uint32_t v = 0;
+    ds4_error err;
+    cr_assert(gguf_get_u32(g, k, &v, &err), "%s", err.msg);
+    return v;
 }
 
 /* ---- independent decoding ---- */

@@ -160,13 +160,6 @@ Test(convert_tiny, f32_demo_sharded_equals_checkpoint) {
     check_f32_file(hf, hf, 304, false);
 }
 
-static uint32_t u32(gguf_file *g, const char *k) {
-    uint32_t v = 0;
-    ds4_error err;
-    cr_assert(gguf_get_u32(g, k, &v, &err), "%s", err.msg);
-    return v;
-}
-
 static float f32(gguf_file *g, const char *k) {
     float v = 0;
     ds4_error err;
@@ -186,30 +179,30 @@ Test(convert_tiny, metadata_from_config) {
     gguf_str s;
     cr_assert(gguf_get_str(g, "general.architecture", &s, &err));
     cr_assert(s.len == 9 && !memcmp(s.ptr, "deepseek4", 9));
-    cr_assert_eq(u32(g, "deepseek4.block_count"), 6);
-    cr_assert_eq(u32(g, "deepseek4.embedding_length"), 256);
-    cr_assert_eq(u32(g, "deepseek4.vocab_size"), 512);
-    cr_assert_eq(u32(g, "deepseek4.attention.head_count"), 4);
-    cr_assert_eq(u32(g, "deepseek4.attention.head_count_kv"), 1);
-    cr_assert_eq(u32(g, "deepseek4.attention.key_length"), 64);
-    cr_assert_eq(u32(g, "deepseek4.attention.value_length"), 64);
-    cr_assert_eq(u32(g, "deepseek4.rope.dimension_count"), 16);
-    cr_assert_eq(u32(g, "deepseek4.attention.q_lora_rank"), 128);
-    cr_assert_eq(u32(g, "deepseek4.attention.output_lora_rank"), 64);
-    cr_assert_eq(u32(g, "deepseek4.attention.output_group_count"), 2);
-    cr_assert_eq(u32(g, "deepseek4.expert_count"), 16);
-    cr_assert_eq(u32(g, "deepseek4.expert_used_count"), 4);
-    cr_assert_eq(u32(g, "deepseek4.expert_feed_forward_length"), 256);
-    cr_assert_eq(u32(g, "deepseek4.expert_shared_count"), 1);
-    cr_assert_eq(u32(g, "deepseek4.hash_layer_count"), 2);
-    cr_assert_eq(u32(g, "deepseek4.attention.sliding_window"), 16);
-    cr_assert_eq(u32(g, "deepseek4.attention.indexer.head_count"), 16);
-    cr_assert_eq(u32(g, "deepseek4.attention.indexer.key_length"), 32);
-    cr_assert_eq(u32(g, "deepseek4.attention.indexer.top_k"), 6);
-    cr_assert_eq(u32(g, "deepseek4.hyper_connection.count"), 4);
-    cr_assert_eq(u32(g, "deepseek4.hyper_connection.sinkhorn_iterations"), 20);
-    cr_assert_eq(u32(g, "deepseek4.rope.scaling.original_context_length"), 65536);
-    cr_assert_eq(u32(g, "deepseek4.expert_gating_func"), 4);
+    cr_assert_eq(cu_u32(g, "deepseek4.block_count"), 6);
+    cr_assert_eq(cu_u32(g, "deepseek4.embedding_length"), 256);
+    cr_assert_eq(cu_u32(g, "deepseek4.vocab_size"), 512);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.head_count"), 4);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.head_count_kv"), 1);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.key_length"), 64);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.value_length"), 64);
+    cr_assert_eq(cu_u32(g, "deepseek4.rope.dimension_count"), 16);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.q_lora_rank"), 128);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.output_lora_rank"), 64);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.output_group_count"), 2);
+    cr_assert_eq(cu_u32(g, "deepseek4.expert_count"), 16);
+    cr_assert_eq(cu_u32(g, "deepseek4.expert_used_count"), 4);
+    cr_assert_eq(cu_u32(g, "deepseek4.expert_feed_forward_length"), 256);
+    cr_assert_eq(cu_u32(g, "deepseek4.expert_shared_count"), 1);
+    cr_assert_eq(cu_u32(g, "deepseek4.hash_layer_count"), 2);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.sliding_window"), 16);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.indexer.head_count"), 16);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.indexer.key_length"), 32);
+    cr_assert_eq(cu_u32(g, "deepseek4.attention.indexer.top_k"), 6);
+    cr_assert_eq(cu_u32(g, "deepseek4.hyper_connection.count"), 4);
+    cr_assert_eq(cu_u32(g, "deepseek4.hyper_connection.sinkhorn_iterations"), 20);
+    cr_assert_eq(cu_u32(g, "deepseek4.rope.scaling.original_context_length"), 65536);
+    cr_assert_eq(cu_u32(g, "deepseek4.expert_gating_func"), 4);
     cr_assert_float_eq(f32(g, "deepseek4.hyper_connection.epsilon"), 1e-6f, 1e-12);
     cr_assert_float_eq(f32(g, "deepseek4.rope.freq_base"), 10000.0f, 1e-3);
     cr_assert_float_eq(f32(g, "deepseek4.rope.scaling.factor"), 16.0f, 1e-6);

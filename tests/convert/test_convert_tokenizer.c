@@ -31,13 +31,6 @@ static uint64_t arr_count(gguf_file *g, const char *key) {
     return n;
 }
 
-static uint32_t u32(gguf_file *g, const char *k) {
-    uint32_t v = 0;
-    ds4_error err;
-    cr_assert(gguf_get_u32(g, k, &v, &err), "%s", err.msg);
-    return v;
-}
-
 Test(convert_tokenizer, demo_vocab_only_round_trip) {
     char hf[512], dir[512], out[700];
     cu_path(hf, sizeof hf, "oracle/demo");
@@ -64,8 +57,8 @@ Test(convert_tokenizer, demo_vocab_only_round_trip) {
     str_eq(g, "tokenizer.ggml.tokens", 7, "!");
     for (int i = 0; i <= 6; i++) cr_assert_eq(type_at(g, (uint64_t)i), 3, "token %d is control", i);
     cr_assert_eq(type_at(g, 7), 1);
-    cr_assert_eq(u32(g, "tokenizer.ggml.bos_token_id"), 0);
-    cr_assert_eq(u32(g, "tokenizer.ggml.eos_token_id"), 1);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.bos_token_id"), 0);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.eos_token_id"), 1);
     gguf_close(g);
     cu_rmdir(dir);
 }
@@ -111,8 +104,8 @@ Test(convert_tokenizer, export_rules_on_small_tokenizer) {
     cr_assert_eq(type_at(g, 0), 3);
     cr_assert_eq(type_at(g, 2), 1);
     str_eq(g, "tokenizer.ggml.merges", 1, "ab c");
-    cr_assert_eq(u32(g, "tokenizer.ggml.bos_token_id"), 0);
-    cr_assert_eq(u32(g, "tokenizer.ggml.eos_token_id"), 1);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.bos_token_id"), 0);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.eos_token_id"), 1);
     bool b = false;
     cr_assert(gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b, &err) && b);
     cr_assert(gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b, &err) && !b);
@@ -133,8 +126,8 @@ Test(convert_tokenizer, export_rules_on_small_tokenizer) {
     cr_assert_not_null(g, "%s", err.msg);
     cr_assert_eq(arr_count(g, "tokenizer.ggml.tokens"), 12);
     str_eq(g, "tokenizer.ggml.tokens", 11, "[PAD11]");
-    cr_assert_eq(u32(g, "tokenizer.ggml.bos_token_id"), 0);
-    cr_assert_eq(u32(g, "tokenizer.ggml.eos_token_id"), 7);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.bos_token_id"), 0);
+    cr_assert_eq(cu_u32(g, "tokenizer.ggml.eos_token_id"), 7);
     gguf_close(g);
     /* An id past config.json's vocab_size is an error naming the id. */
     cr_assert_not(ds4_tokmeta_load(dir, 8, -1, -1, NULL, &t, &err));

@@ -8,14 +8,7 @@
 
 #include "server/output.h"
 #include "server/sbuf.h"
-
-#define EX_C_OUT                                                                                    \
-    "Need the file.</think>\n\n<｜DSML｜tool_calls>\n"                                              \
-    "<｜DSML｜invoke name=\"read_file\">\n"                                                         \
-    "<｜DSML｜parameter name=\"path\" string=\"true\">a.c</｜DSML｜parameter>\n"                    \
-    "<｜DSML｜parameter name=\"max_lines\" string=\"false\">5</｜DSML｜parameter>\n"                \
-    "</｜DSML｜invoke>\n"                                                                           \
-    "</｜DSML｜tool_calls>"
+#include "../common/chat_examples.h"
 
 #define TOOLS_OPENAI                                                                                             \
     "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"parameters\":{\"type\":\"object\","   \
