@@ -75,11 +75,17 @@ static void warm_weights(const ds4_model *m) {
     (void)sum;
 }
 
-bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads) {
+bool cli_parse_numerics(const char *cmd, const char *v, ds4_numerics *out) {
+    if (ds4_numerics_parse(v, out)) return true;
+    fprintf(stderr, "ds4 %s: bad value for --numerics: '%s' (exact or official)\n", cmd, v);
+    return false;
+}
+
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics) {
     memset(cm, 0, sizeof *cm);
     cm->path = cli_resolve_model(opt_path);
     if (!cm->path) return false;
-    ds4_model_opts o = {.n_threads = threads, .numerics = DS4_NUMERICS_OFFICIAL, .progress = true};
+    ds4_model_opts o = {.n_threads = threads, .numerics = numerics, .progress = true};
     ds4_error err = {{0}};
     double t0 = ds4_now();
     cm->model = ds4_model_load(cm->path, &o, &err);
@@ -267,6 +273,7 @@ void cli_opts_default(cli_opts *o) {
     o->ctx = 32768;
     o->n_tokens = 50000;
     o->think = DS4_THINK_HIGH;
+    o->numerics = DS4_NUMERICS_OFFICIAL;
     o->system = "You are a helpful assistant";
     o->sp = ds4_sampler_defaults();
 }
@@ -277,6 +284,7 @@ void cli_common_usage(FILE *f) {
             "  -n, --tokens N        tokens to generate at most (default 50000, capped by --ctx)\n"
             "  -c, --ctx N           context size in tokens (default 32768)\n"
             "  -t, --threads N       CPU threads (default: one per physical core)\n"
+            "  --numerics MODE       official (default: DeepSeek's inference rounding) | exact (plain fp32)\n"
             "  --think MODE          none | high | max (default high; max needs --ctx >= 393216)\n"
             "  --nothink, --think-max  the same as --think none / --think max\n"
             "  -sys, --system TEXT   system prompt (default \"You are a helpful assistant\"; \"\" = none)\n"
@@ -308,6 +316,7 @@ int cli_parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o
         o->think = m;
     }
     else if (!strcmp(a, "--nothink")) o->think = DS4_THINK_NONE;
+    else if (!strcmp(a, "--numerics")) { VAL(); CHK(cli_parse_numerics(cmd, v, &o->numerics)); }
     else if (!strcmp(a, "--think-max")) o->think = DS4_THINK_MAX;
     else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { VAL(); o->system = v; }
     else if (!strcmp(a, "--temp")) { VAL(); CHK(cli_parse_float(cmd, a, v, 0, 100, &o->sp.temp)); }

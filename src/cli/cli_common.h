@@ -29,8 +29,10 @@ typedef struct cli_model {
 } cli_model;
 
 /* Resolves, loads (progress bar on a terminal) and builds the tokenizer.
- * Prints the error ("ds4 <cmd>: ...") and returns false on failure. */
-bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads);
+ * Prints the error and returns false on failure. */
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics);
+/* Parses a --numerics value (exact|official), printing the error. */
+bool cli_parse_numerics(const char *cmd, const char *v, ds4_numerics *out);
 void cli_model_free(cli_model *cm);
 
 /* Option values: print "ds4 <cmd>: bad value for <flag>: '<v>'" and return
@@ -46,6 +48,7 @@ typedef struct cli_opts {
     const char *model;
     int ctx, threads, n_tokens;
     int think; /* ds4_think_mode */
+    ds4_numerics numerics;
     const char *system;
     ds4_sampler_params sp;
 } cli_opts;

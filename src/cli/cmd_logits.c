@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/progress.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 
@@ -173,15 +174,12 @@ int cmd_logits(int argc, char **argv) {
         else if (ARG("--out")) out = argv[++i];
         else if (ARG("--mode")) mode = argv[++i];
         else if (ARG("--numerics")) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "exact")) opts.numerics = DS4_NUMERICS_EXACT;
-            else if (!strcmp(v, "official")) opts.numerics = DS4_NUMERICS_OFFICIAL;
-            else {
-                fprintf(stderr, "ds4 logits: --numerics must be exact or official, not \"%s\"\n", v);
-                return 2;
-            }
-        } else if (ARG("--threads")) opts.n_threads = atoi(argv[++i]);
-        else if (ARG("--ctx")) ctx = atoi(argv[++i]);
+            if (!cli_parse_numerics("logits", argv[++i], &opts.numerics)) return 2;
+        } else if (ARG("--threads")) {
+            if (!cli_parse_int("logits", "--threads", argv[++i], 0, 4096, &opts.n_threads)) return 2;
+        } else if (ARG("--ctx")) {
+            if (!cli_parse_int("logits", "--ctx", argv[++i], 1, 1 << 30, &ctx)) return 2;
+        }
         else if (ARG("--dump-hidden")) dump = argv[++i];
         else if (ARG("--ref")) ref = argv[++i];
         else if (ARG("--max-diff")) max_diff = atof(argv[++i]);

@@ -25,8 +25,8 @@ static void usage(FILE *f) {
             "  --stride S            tokens between window starts (default: W)\n"
             "  --tail-fraction F     score only the last floor(len*F) bytes of the file (default 1)\n"
             "  --max-windows N       stop after N windows (0 = all)\n"
-            "  --official            DeepSeek's inference rounding steps (default: exact fp32)\n"
             "  -t, --threads N       CPU threads (default: one per physical core)\n"
+            "  --numerics MODE       exact (default: plain fp32, the reference protocol) | official\n"
             "  --json                print the result as JSON on stdout\n");
 }
 
@@ -44,7 +44,8 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     int window = 256, stride = 0, threads = 0, max_windows = 0;
     float tail = 1.0f;
-    bool json = false, official = false;
+    bool json = false;
+    ds4_numerics numerics = DS4_NUMERICS_EXACT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
 #define VAL() do { if (!(v = cli_value("perplexity", argc, argv, &i))) return 2; } while (0)
@@ -57,7 +58,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--tail-fraction")) { VAL(); if (!cli_parse_float("perplexity", a, v, 1e-9f, 1, &tail)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_parse_int("perplexity", a, v, 1, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--json")) json = true;
-        else if (!strcmp(a, "--official")) official = true;
+        else if (!strcmp(a, "--numerics")) { VAL(); if (!cli_parse_numerics("perplexity", v, &numerics)) return 2; }
         else { fprintf(stderr, "ds4 perplexity: unknown option '%s' (see ds4 perplexity --help)\n", a); return 2; }
 #undef VAL
     }
@@ -82,7 +83,7 @@ int cmd_perplexity(int argc, char **argv) {
         return 1;
     }
     ds4_model_opts mo = {.n_threads = threads,
-                         .numerics = official ? DS4_NUMERICS_OFFICIAL : DS4_NUMERICS_EXACT,
+                         .numerics = numerics,
                          .progress = true};
     int rc = 1;
     ds4_model *m = NULL;

@@ -16,6 +16,7 @@ static void usage(FILE *out) {
             "  --port N                port (default 8000; 0 = any free port)\n"
             "  -c, --ctx N             context size in tokens (default 32768)\n"
             "  -t, --threads N         compute threads (default: one per physical core)\n"
+            "  --numerics MODE         official (default: DeepSeek's inference rounding) | exact (plain fp32)\n"
             "  --api-key KEY           require Authorization: Bearer KEY or x-api-key: KEY\n"
             "  --cors                  add Access-Control-Allow-* headers\n"
             "  --max-request-mb N      largest request body (default 64)\n"
@@ -60,6 +61,10 @@ int cmd_serve(int argc, char **argv) {
         STR_FLAG(!strcmp(a, "--api-key"), c.api_key)
         STR_FLAG(!strcmp(a, "--trace"), c.trace_path)
         STR_FLAG(!strcmp(a, "--port-file"), c.port_file)
+        if (!strcmp(a, "--numerics")) {
+            if (!(v = cli_value("serve", argc, argv, &i)) || !cli_parse_numerics("serve", v, &c.numerics)) return 2;
+            continue;
+        }
         if (!strcmp(a, "--kv-disk-dir")) {
             if (!(v = cli_value("serve", argc, argv, &i))) return 2;
             c.kv.dir = v;

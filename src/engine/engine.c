@@ -279,3 +279,12 @@ bool ds4_session_eval(ds4_session *s, const int32_t *tokens, int n, float *logit
     pthread_mutex_unlock(&s->m->eval_lock);
     return true;
 }
+
+bool ds4_numerics_parse(const char *s, ds4_numerics *out) {
+    if (!strcmp(s, "exact")) *out = DS4_NUMERICS_EXACT;
+    else if (!strcmp(s, "official")) *out = DS4_NUMERICS_OFFICIAL;
+    else return false;
+    return true;
+}
+
+const char *ds4_numerics_name(ds4_numerics n) { return n == DS4_NUMERICS_EXACT ? "exact" : "official"; }

@@ -48,6 +48,9 @@ uint64_t ds4_model_weight_bytes(const ds4_model *m);
 /* The validated shape (model/config.h). */
 const ds4_config *ds4_model_config(const ds4_model *m);
 ds4_numerics ds4_model_numerics(const ds4_model *m);
+/* "exact" / "official" <-> ds4_numerics (for --numerics flags and logs). */
+bool ds4_numerics_parse(const char *s, ds4_numerics *out);
+const char *ds4_numerics_name(ds4_numerics n);
 int ds4_model_threads(const ds4_model *m);
 
 /* A session holds the incremental state (sliding window, compressed KV,

@@ -45,6 +45,9 @@ void kvc_model_id(const ds4_model *m, uint8_t out[32]) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     EVP_DigestUpdate(ctx, size, sizeof size);
+    /* session states differ between numerics modes: never mix them */
+    uint8_t numerics = (uint8_t)ds4_model_numerics(m);
+    EVP_DigestUpdate(ctx, &numerics, 1);
     /* metadata + tensor table: names, shapes, types and offsets */
     EVP_DigestUpdate(ctx, gguf_base(g), (size_t)gguf_data_offset(g));
     EVP_DigestFinal_ex(ctx, out, &len);

@@ -21,6 +21,7 @@ void srv_config_defaults(srv_config *c) {
     c->host = "127.0.0.1";
     c->port = 8000;
     c->ctx = 32768;
+    c->numerics = DS4_NUMERICS_OFFICIAL;
     c->max_body = (size_t)64 << 20;
     c->max_queue = 64;
     c->tool_memory_max_ids = 100000;
@@ -287,7 +288,7 @@ static void *second_signal(void *arg) {
 
 static bool load_all(srv_state *st, ds4_error *err) {
     const srv_config *c = &st->cfg;
-    ds4_model_opts mo = {.n_threads = c->threads, .numerics = DS4_NUMERICS_EXACT, .progress = true};
+    ds4_model_opts mo = {.n_threads = c->threads, .numerics = c->numerics, .progress = true};
     st->model = ds4_model_load(c->model_path, &mo, err);
     if (!st->model) return false;
     st->tok = ds4_tokenizer_load(ds4_model_gguf(st->model), err);

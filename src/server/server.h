@@ -15,6 +15,7 @@ typedef struct srv_config {
     int port;                  /* default 8000; 0 = any free port */
     int ctx;                   /* default 32768 */
     int threads;               /* <= 0: one per CPU */
+    ds4_numerics numerics;     /* default official */
     const char *api_key;       /* NULL: no auth */
     bool cors;
     size_t max_body;           /* bytes */
