@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert/json_file.h"
+
 static bool get_int(json_t *root, const char *key, bool required, int64_t def, int64_t min, int64_t *out,
                     const char *path, ds4_error *err) {
     json_t *v = json_object_get(root, key);
@@ -42,9 +44,8 @@ static bool get_num(json_t *root, const char *key, bool required, double def, do
 
 bool ds4_hf_config_load(const char *path, ds4_hf_config *c, ds4_error *err) {
     memset(c, 0, sizeof *c);
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return ds4_fail(err, "%s: malformed or unreadable JSON at line %d: %s", path, je.line, je.text);
+    json_t *root = ds4_json_load_file(path, JSON_REJECT_DUPLICATES, err);
+    if (!root) return false;
     if (!json_is_object(root)) {
         json_decref(root);
         return ds4_fail(err, "%s: not a JSON object", path);
@@ -141,9 +142,8 @@ bool ds4_hf_config_load(const char *path, ds4_hf_config *c, ds4_error *err) {
 }
 
 bool ds4_hf_config_load_vocab(const char *path, int64_t *vocab, int64_t *bos, int64_t *eos, ds4_error *err) {
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return ds4_fail(err, "%s: malformed or unreadable JSON at line %d: %s", path, je.line, je.text);
+    json_t *root = ds4_json_load_file(path, JSON_REJECT_DUPLICATES, err);
+    if (!root) return false;
     bool ok = json_is_object(root) ? true : ds4_fail(err, "%s: not a JSON object", path);
     ok = ok && get_int(root, "vocab_size", false, 0, 0, vocab, path, err) &&
          get_int(root, "bos_token_id", false, -1, -1, bos, path, err) &&

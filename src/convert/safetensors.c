@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "convert/json_file.h"
 
 /* Headers above this are refused: the largest real header is a few hundred
  * KB, and the length comes from the file, so it must be bounded before the
@@ -286,12 +287,8 @@ ds4_st_set *ds4_st_open_file(const char *path, ds4_error *err) {
 /* Index file: {"metadata": {...}, "weight_map": {tensor: shard file}}. Each
  * listed tensor must actually be in the shard the index names. */
 static ds4_st_set *open_index(const char *dir, const char *index_path, ds4_error *err) {
-    json_error_t je;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        ds4_fail(err, "%s: malformed JSON at line %d: %s", index_path, je.line, je.text);
-        return NULL;
-    }
+    json_t *root = ds4_json_load_file(index_path, JSON_REJECT_DUPLICATES, err);
+    if (!root) return NULL;
     json_t *map = json_object_get(root, "weight_map");
     ds4_st_set *s = ds4_st_new_empty();
     bool ok = true;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "convert/json_file.h"
 
 /* The DeepSeek pre-tokenizer split patterns (C.5), in order. A tokenizer
  * with exactly these is labelled "joyai-llm". */
@@ -100,10 +101,8 @@ bool ds4_tokmeta_load(const char *dir, int64_t vocab_size, int64_t bos, int64_t 
     t->bos_id = t->eos_id = t->pad_id = -1;
     strcpy(t->pre, "joyai-llm");
     char *path = ds4_path_join(dir, "tokenizer.json");
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = ds4_json_load_file(path, 0, err);
     if (!root) {
-        ds4_fail(err, "%s: malformed or unreadable JSON at line %d: %s", path, je.line, je.text);
         free(path);
         return false;
     }
@@ -216,9 +215,9 @@ bool ds4_tokmeta_load(const char *dir, int64_t vocab_size, int64_t bos, int64_t 
         FILE *f = fopen(path, "rb");
         if (f) {
             fclose(f);
-            tc = json_load_file(path, 0, &je);
-            if (!tc || !json_is_object(tc))
-                ok = ds4_fail(err, "%s: malformed JSON at line %d: %s", path, je.line, tc ? "not an object" : je.text);
+            tc = ds4_json_load_file(path, 0, err);
+            if (!tc) ok = false;
+            else if (!json_is_object(tc)) ok = ds4_fail(err, "%s: not a JSON object", path);
         }
         free(path);
     }
