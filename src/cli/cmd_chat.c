@@ -285,6 +285,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: ds4 chat [-m MODEL] [options]\n\n"
                "Interactive chat with the DeepSeek V4 template. Type /help inside for commands.\n\n");
     cli_common_usage(f);
+    fprintf(f, "  --hide-think          start with the reasoning hidden (/think show shows it)\n");
 }
 
 int cmd_chat(int argc, char **argv) {

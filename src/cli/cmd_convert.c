@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "convert/convert.h"
 #include "gguf/types.h"
@@ -15,6 +16,8 @@ static void usage(FILE *out) {
             "Converts an official DeepSeek V4 checkpoint (config.json, tokenizer.json,\n"
             "model.safetensors or shards + model.safetensors.index.json) to a DS4 GGUF.\n\n"
             "options:\n"
+            "  --hf DIR             the checkpoint folder\n"
+            "  -o, --out FILE       the DS4 GGUF to write\n"
             "  --recipe NAME        f32 | bf16 | f16 | q8 | q2-asym (default) | q4-asym\n"
             "                       q2-asym: routed gate/up IQ2_XXS, routed down Q2_K, attention,\n"
             "                       shared experts and output Q8_0, embedding/HC/compressor/indexer\n"
@@ -28,7 +31,7 @@ static void usage(FILE *out) {
             "                       TYPE: F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS\n"
             "  --imatrix FILE       legacy llama.cpp imatrix .dat (per-expert slices)\n"
             "  --mtp-out FILE       also write the mtp.0.* block as the separate MTP GGUF\n"
-            "  --threads N          worker threads (default: all CPUs)\n"
+            "  -t, --threads N      worker threads (default: all CPUs)\n"
             "  --name NAME          general.name (default: the folder name)\n"
             "  --vocab-only         write only the tokenizer metadata (DIR holds tokenizer.json)\n"
             "  --dry-run            print the planned tensor table and total size, write nothing\n"
@@ -90,13 +93,7 @@ int cmd_convert(int argc, char **argv) {
         else if (!strcmp(a, "--mtp-out")) o.mtp_path = v;
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-            char *end = NULL;
-            long n = v ? strtol(v, &end, 10) : -1;
-            if (!v || *end || n < 1 || n > 256) {
-                fprintf(stderr, "ds4 convert: --threads needs a number in 1..256\n");
-                return 2;
-            }
-            o.threads = (int)n;
+            if (v && !cli_parse_int("convert", a, v, 1, 256, &o.threads)) return 2;
         } else if (!strcmp(a, "--experts")) { if (!parse_type(a, v, &o.ov_experts)) return 2; }
         else if (!strcmp(a, "--routed-down")) { if (!parse_type(a, v, &o.ov_routed_down)) return 2; }
         else if (!strcmp(a, "--attn")) { if (!parse_type(a, v, &o.ov_attn)) return 2; }
