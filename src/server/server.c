@@ -286,6 +286,23 @@ static void *second_signal(void *arg) {
     return NULL;
 }
 
+/* --port-file: written whole through FILE.tmp + rename, so a script that
+ * polls for the file never reads a partial number. */
+static void write_port_file(const char *path, int port) {
+    size_t n = strlen(path) + 5;
+    char *tmp = ds4_xmalloc(n);
+    snprintf(tmp, n, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "%d\n", port) > 0;
+    if (f && fclose(f) != 0) ok = false;
+    if (ok && rename(tmp, path) != 0) ok = false;
+    if (!ok) {
+        fprintf(stderr, "ds4 serve: cannot write --port-file %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+}
+
 static bool load_all(srv_state *st, ds4_error *err) {
     const srv_config *c = &st->cfg;
     ds4_model_opts mo = {.n_threads = c->threads, .numerics = c->numerics, .progress = true};
@@ -363,10 +380,7 @@ int srv_run(const srv_config *c) {
     } else {
         fprintf(stderr, "ds4 serve: listening on http://%s:%d (ctx %d%s)\n", c->host, srv_http_port(http), c->ctx,
                 c->api_key ? ", API key required" : "");
-        if (c->port_file) {
-            FILE *f = fopen(c->port_file, "w");
-            if (f) { fprintf(f, "%d\n", srv_http_port(http)); fclose(f); }
-        }
+        if (c->port_file) write_port_file(c->port_file, srv_http_port(http));
         int sig = 0;
         sigwait(&set, &sig);
         fprintf(stderr, "ds4 serve: %s: finishing the active request, then exiting\n",
