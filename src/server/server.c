@@ -336,6 +336,7 @@ static bool load_all(srv_state *st, ds4_error *err) {
 }
 
 static void free_all(srv_state *st) {
+    srv_worker_unbind_calls(st);
     kvc_close(st->kv);
     srv_dsml_memory_free(st->dsml);
     free(st->logits);

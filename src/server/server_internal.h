@@ -48,6 +48,13 @@ typedef struct srv_state {
     bool have_logits;
     bool live_visible;         /* live_text is a thinking-visible transcript (§4.2): the KV also
                                   holds the hidden reasoning of the last turn */
+    /* The call binding (§4.2): the ids of the tool calls the live turn made
+     * (Responses and Anthropic), valid while the live state still ends at
+     * that turn's closed tool block (live.n == bound_at). */
+    char **bound_ids;
+    int n_bound_ids;
+    srv_api bound_api;
+    size_t bound_at;
     kvc *kv;
     srv_dsml_memory *dsml;
     FILE *trace;
@@ -69,6 +76,8 @@ void srv_job_finish(srv_job *j, int status, char *body);
 bool srv_job_client_gone(srv_job *j);
 
 void *srv_worker_main(void *arg);
+/* Drops the call binding (also on shutdown, to free it). */
+void srv_worker_unbind_calls(srv_state *st);
 /* Shutdown snapshot of the live session (disk cache policy "shutdown"). */
 void srv_worker_save_shutdown(srv_state *st);
 

@@ -11,6 +11,7 @@
 #include "sampler/sampler.h"
 #include "server/output.h"
 #include "server/server_internal.h"
+#include "server/session.h"
 
 #define PREFILL_CHUNK 256
 
@@ -23,6 +24,14 @@ static void live_reset(srv_state *st) {
     if (st->live_text.s) st->live_text.s[0] = 0;
     st->have_logits = false;
     st->live_visible = false;
+    srv_worker_unbind_calls(st);
+}
+
+void srv_worker_unbind_calls(srv_state *st) {
+    for (int i = 0; i < st->n_bound_ids; i++) free(st->bound_ids[i]);
+    free(st->bound_ids);
+    st->bound_ids = NULL;
+    st->n_bound_ids = 0;
 }
 
 static void live_push(srv_state *st, int32_t t) {
@@ -63,13 +72,40 @@ typedef struct plan {
     int reused;            /* K */
     const char *source;
     int cold_at;           /* absolute position for a cold save, or 0 */
+    bool conflict;         /* outputs-only request that misses the live calls: 409 */
 } plan;
 
-/* Chooses what to keep of the live state (§4.1 sources 4, 6, 7, 8). */
+/* Sources 2 and 3: the trailing results answer exactly the calls of the
+ * live turn, which ends at its closed tool block. Evaluates EOS (never
+ * sampled into the KV), the results and the generation prefix on top. */
+static bool plan_tool_output(srv_state *st, srv_job *j, plan *p) {
+    const srv_request *r = &j->req;
+    if (!st->n_bound_ids || st->bound_api != r->api || st->bound_at != st->live.n ||
+        !srv_trailing_outputs_match(&r->chat, (const char *const *)st->bound_ids, st->n_bound_ids))
+        return false;
+    size_t n = 0;
+    char *tail = srv_tool_output_tail(r, st->cfg.ctx, j->prompt, j->prompt_len, &n);
+    if (!tail) return false;
+    ds4_tokens_push(&p->suffix, st->eos);
+    tokenize_suffix(st, tail, n, &p->suffix);
+    free(tail);
+    p->reused = (int)st->live.n;
+    p->source = r->api == SRV_API_RESPONSES ? "responses-tool-output" : "anthropic-tool-output";
+    return true;
+}
+
+/* Chooses what to keep of the live state (§4.1 sources 2-4, 6-8). */
 static void make_plan(srv_state *st, srv_job *j, plan *p) {
     memset(p, 0, sizeof *p);
     const ds4_tokens *T = &j->tokens;
     size_t ln = st->live.n;
+    if ((j->req.api == SRV_API_RESPONSES || j->req.api == SRV_API_MESSAGES) && plan_tool_output(st, j, p)) return;
+    if ((j->req.api == SRV_API_RESPONSES || j->req.api == SRV_API_MESSAGES) && srv_outputs_only(&j->req.chat)) {
+        /* Only results and no history: nothing else can render the turn
+         * they answer. The live state is kept for a corrected retry. */
+        p->conflict = true;
+        return;
+    }
     if (ln && ln <= T->n && !memcmp(st->live.ids, T->ids, ln * sizeof(int32_t)) && (ln < T->n || st->have_logits)) {
         for (size_t i = ln; i < T->n; i++) ds4_tokens_push(&p->suffix, T->ids[i]);
         p->reused = (int)ln;
@@ -185,6 +221,14 @@ static void run_job(srv_state *st, srv_job *j) {
     srv_request *r = &j->req;
     plan p;
     make_plan(st, j, &p);
+    if (p.conflict) {
+        srv_err e;
+        srv_errf(&e, 409, "the input holds only tool results, and their call ids do not match the tool calls "
+                          "of the live session; send the whole conversation");
+        fprintf(stderr, "ds4 serve: request %lu: 409: tool outputs miss the live calls\n", j->n);
+        job_fail(j, &e);
+        return;
+    }
     srv_usage u = {.prompt = p.reused + (int)p.suffix.n, .cached = p.reused};
     fprintf(stderr, "ds4 serve: request %lu: %s, reusing %d of %d prompt tokens\n", j->n, p.source, p.reused,
             u.prompt);
@@ -210,6 +254,7 @@ static void run_job(srv_state *st, srv_job *j) {
         srv_output_free(o);
         return;
     }
+    srv_worker_unbind_calls(st); /* the live state moved past the bound turn */
     srv_output_begin(o, &u);
 
     ds4_sampler_params sp = ds4_sampler_defaults();
@@ -263,6 +308,18 @@ static void run_job(srv_state *st, srv_job *j) {
     const ds4_chat_parsed *parsed = srv_output_parsed(o);
     for (int i = 0; parsed && parsed->raw_dsml && i < parsed->n_calls; i++)
         srv_dsml_memory_put(st->dsml, srv_output_call_id(o, i), parsed->raw_dsml);
+    if (final == SRV_FINISH_TOOLS && parsed && parsed->n_calls &&
+        (r->api == SRV_API_RESPONSES || r->api == SRV_API_MESSAGES)) {
+        /* The live KV ends at the closed tool block: bind its call ids so
+         * the results alone can continue it (sources 2 and 3). */
+        st->bound_ids = ds4_xcalloc((size_t)parsed->n_calls, sizeof *st->bound_ids);
+        for (int i = 0; i < parsed->n_calls; i++) {
+            const char *id = srv_output_call_id(o, i);
+            st->bound_ids[st->n_bound_ids++] = ds4_xstrdup(id ? id : "");
+        }
+        st->bound_api = r->api;
+        st->bound_at = st->live.n;
+    }
     size_t vis_len = 0;
     char *vis = eos && final == SRV_FINISH_STOP ? srv_output_visible_text(o, j->prompt, j->prompt_len, &vis_len) : NULL;
     if (vis) {

@@ -178,6 +178,10 @@ test('tool round trip: anthropic', async () => {
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny, 21C' }] }] });
   assert.equal(m2.stop_reason, 'max_tokens');
   assert.ok(m2.usage.cache_read_input_tokens > 0, JSON.stringify(m2.usage));
+  // results alone that no longer answer the live turn: 409 in Anthropic's shape
+  await assert.rejects(anthropic.messages.create({ model: 'deepseek-chat', tools, max_tokens: 4,
+    messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny' }] }] }),
+    e => e.status === 409 && e.error?.type === 'error');
 });
 
 test('tool round trip: responses', async () => {
@@ -189,11 +193,27 @@ test('tool round trip: responses', async () => {
   assert.ok(call, JSON.stringify(r.output));
   assert.equal(call.name, 'get_weather');
   assert.deepEqual(JSON.parse(call.arguments), { city: 'Paris', days: 3 });
+  // only the result (as Codex sends it): the live tool turn continues
+  // (source responses-tool-output: EOS, the result and the generation prefix)
+  const output = { type: 'function_call_output', call_id: call.call_id, output: 'sunny, 21C' };
+  const ro = await openai.responses.create({ model: 'deepseek-chat', tools, max_output_tokens: 4, temperature: 0,
+    input: [output] });
+  assert.equal(ro.status, 'incomplete');
+  assert.equal(ro.usage.input_tokens_details.cached_tokens, r.usage.input_tokens);
+  assert.ok(ro.usage.input_tokens > r.usage.input_tokens);
+  // the live state moved on: the same results alone can no longer be placed
+  await assert.rejects(openai.responses.create({ model: 'deepseek-chat', tools, max_output_tokens: 4, input: [output] }),
+    e => e.status === 409 && /tool results/.test(e.message));
+  // the full history after a fresh tool turn takes the same source
+  const r1 = await openai.responses.create({ model: 'deepseek-chat', tools, max_output_tokens: 20, temperature: 0,
+    input: [...input, { role: 'assistant', content: WEATHER_DSML }] });
+  const call1 = r1.output.find(o => o.type === 'function_call');
   const r2 = await openai.responses.create({ model: 'deepseek-chat', tools, max_output_tokens: 8, temperature: 0,
-    input: [...input, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
-      { type: 'function_call_output', call_id: call.call_id, output: 'sunny, 21C' }] });
+    input: [...input, { type: 'function_call', call_id: call1.call_id, name: call1.name, arguments: call1.arguments },
+      { type: 'function_call_output', call_id: call1.call_id, output: 'sunny, 21C' }] });
   assert.equal(r2.status, 'incomplete');
   assert.ok(r2.output_text.length > 0);
+  assert.equal(r2.usage.input_tokens_details.cached_tokens, r1.usage.input_tokens);
 });
 
 test('errors: 400 and 401 through the SDKs', async () => {

@@ -1,0 +1,109 @@
+/* Tool-output session sources (chat-and-api.md §4.1 sources 2, 3, 409):
+ * matching trailing results to the live calls, outputs-only requests, and
+ * the text evaluated on top of the live tool turn. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/session.h"
+
+static void parse(srv_api api, const char *body, srv_request *r) {
+    srv_err e;
+    cr_assert(srv_request_parse(api, body, strlen(body), r, &e), "%s", e.msg);
+}
+
+static char *render(const srv_request *r) {
+    ds4_chat_render_opts o = {.think = r->think, .ctx = 32768, .continue_last = r->continue_last};
+    ds4_error err;
+    char *s = ds4_chat_render(&r->chat, &o, &err);
+    cr_assert(s, "%s", err.msg);
+    return s;
+}
+
+#define RTOOLS "\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}]"
+
+Test(server_session, responses_outputs_only_tail) {
+    srv_request r;
+    parse(SRV_API_RESPONSES,
+          "{\"model\":\"m\"," RTOOLS ",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"call_b\","
+          "\"output\":\"two\"},{\"type\":\"function_call_output\",\"call_id\":\"call_a\",\"output\":\"x</tool_result>\"}]}",
+          &r);
+    cr_assert(srv_outputs_only(&r.chat));
+    const char *ids[] = {"call_a", "call_b"};
+    cr_assert(srv_trailing_outputs_match(&r.chat, ids, 2), "order does not matter");
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 1), "one result too many");
+    const char *other[] = {"call_a", "call_c"};
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, other, 2));
+    const char *twice[] = {"call_a", "call_a"};
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, twice, 2));
+    char *prompt = render(&r);
+    size_t n = 0;
+    char *tail = srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n);
+    cr_assert(tail);
+    /* one <｜User｜> for the run, escaped end tags, the thinking generation prefix */
+    cr_assert_str_eq(tail, "<｜User｜><tool_result>two</tool_result><tool_result>x&lt;/tool_result></tool_result>"
+                           "<｜Assistant｜><think>");
+    cr_assert_eq(n, strlen(tail));
+    free(tail);
+    /* a prompt that does not end with the rendering is refused */
+    cr_assert_null(srv_tool_output_tail(&r, 32768, prompt, strlen(prompt) - 1, &n));
+    free(prompt);
+    srv_request_free(&r);
+}
+
+Test(server_session, responses_full_history_tail_matches_rendering) {
+    srv_request r;
+    parse(SRV_API_RESPONSES,
+          "{\"model\":\"deepseek-chat\"," RTOOLS ",\"instructions\":\"sys\",\"input\":[{\"role\":\"user\","
+          "\"content\":\"hi\"},{\"type\":\"function_call\",\"call_id\":\"call_a\",\"name\":\"f\",\"arguments\":\"{}\"},"
+          "{\"type\":\"function_call_output\",\"call_id\":\"call_a\",\"output\":\"ok\"}]}",
+          &r);
+    cr_assert_not(srv_outputs_only(&r.chat));
+    const char *ids[] = {"call_a"};
+    cr_assert(srv_trailing_outputs_match(&r.chat, ids, 1));
+    char *prompt = render(&r);
+    size_t n = 0;
+    char *tail = srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n);
+    cr_assert_str_eq(tail, "<｜User｜><tool_result>ok</tool_result><｜Assistant｜></think>");
+    /* the tail follows the call turn's EOS in the full rendering */
+    const char *eos_tail = strstr(prompt, DS4_TOK_EOS);
+    cr_assert(eos_tail);
+    cr_assert_str_eq(eos_tail + strlen(DS4_TOK_EOS), tail);
+    free(tail);
+    free(prompt);
+    srv_request_free(&r);
+}
+
+Test(server_session, anthropic_tool_results) {
+    srv_request r;
+    parse(SRV_API_MESSAGES,
+          "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+          "\"tool_use_id\":\"toolu_1\",\"content\":\"r1\"}]}]}",
+          &r);
+    cr_assert(srv_outputs_only(&r.chat));
+    const char *ids[] = {"toolu_1"};
+    cr_assert(srv_trailing_outputs_match(&r.chat, ids, 1));
+    srv_request_free(&r);
+    /* results followed by user text: the conversation no longer ends with them */
+    parse(SRV_API_MESSAGES,
+          "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+          "\"tool_use_id\":\"toolu_1\",\"content\":\"r1\"},{\"type\":\"text\",\"text\":\"and now?\"}]}]}",
+          &r);
+    cr_assert_not(srv_outputs_only(&r.chat));
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 1));
+    srv_request_free(&r);
+}
+
+Test(server_session, no_results_no_tail) {
+    srv_request r;
+    parse(SRV_API_RESPONSES, "{\"model\":\"m\",\"input\":\"hello\"}", &r);
+    cr_assert_not(srv_outputs_only(&r.chat));
+    const char *ids[] = {"call_a"};
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 1));
+    cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 0));
+    char *prompt = render(&r);
+    size_t n;
+    cr_assert_null(srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n));
+    free(prompt);
+    srv_request_free(&r);
+}
