@@ -29,6 +29,12 @@ static double prefault(const gguf_file *f, uint64_t *bytes) {
     double t0 = ds4_now();
     volatile uint8_t sink = 0;
     uint64_t total = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) total += gguf_tensor_at(f, i)->nbytes;
+    *bytes = total;
+    /* A model that does not fit would only thrash: decode then streams from disk. */
+    const size_t avail = ds4_mem_available();
+    if (avail && total > avail) return -1.0;
+    total = 0;
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         const uint8_t *p = t->data;
@@ -115,7 +121,11 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
         fprintf(out, "triad (3 arrays of %s%s): %.1f GB/s best, %.1f median\n",
                 ds4_format_bytes((double)triad_bytes, b2, sizeof b2), capped ? ", capped by available memory" : "",
                 triad.best, triad.median);
-        fprintf(out, "prefault: %s touched in %.2f s\n", ds4_format_bytes((double)mapped, b1, sizeof b1), pf);
+        if (pf < 0)
+            fprintf(out, "prefault: skipped, %s of weights exceed the available memory (decode will read from disk)\n",
+                    ds4_format_bytes((double)mapped, b1, sizeof b1));
+        else
+            fprintf(out, "prefault: %s touched in %.2f s\n", ds4_format_bytes((double)mapped, b1, sizeof b1), pf);
     }
 
     /* (b) decode */
