@@ -55,6 +55,11 @@ typedef struct srv_state {
     int n_bound_ids;
     srv_api bound_api;
     size_t bound_at;
+    /* The Responses visible binding (§4.2): what the next request renders
+     * for the history through the live turn (its hidden reasoning left out),
+     * valid while live.n == visible_at. */
+    srv_buf resp_visible;
+    size_t visible_at;
     kvc *kv;
     srv_dsml_memory *dsml;
     FILE *trace;

@@ -25,4 +25,16 @@ bool srv_outputs_only(const ds4_chat *c);
  * malloc'd; *out_len gets its length. */
 char *srv_tool_output_tail(const srv_request *r, int ctx, const char *prompt, size_t prompt_len, size_t *out_len);
 
+/* The Responses visible binding (§4.2, source 1): the text the next
+ * request renders for the history up to and including this turn, as the
+ * client saw it (reasoning only when it was exposed as a summary, the
+ * calls with their ids and exact DSML), without the turn's EOS (never
+ * evaluated, so the next prompt's suffix starts with it). NULL when the
+ * rendering does not continue the evaluated prompt. reasoning/content are
+ * what the reply reported; call_ids[i] the id of parsed call i.
+ * malloc'd; *out_len gets its length. */
+char *srv_responses_visible_text(const srv_request *r, int ctx, const char *prompt, size_t prompt_len,
+                                 const ds4_chat_parsed *p, const char *reasoning, const char *content,
+                                 const char *const *call_ids, size_t *out_len);
+
 #endif

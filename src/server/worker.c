@@ -9,6 +9,7 @@
 #include "base/progress.h"
 #include "quant/quant.h"
 #include "sampler/sampler.h"
+#include "server/api_internal.h"
 #include "server/output.h"
 #include "server/server_internal.h"
 #include "server/session.h"
@@ -32,6 +33,7 @@ void srv_worker_unbind_calls(srv_state *st) {
     free(st->bound_ids);
     st->bound_ids = NULL;
     st->n_bound_ids = 0;
+    srv_buf_free(&st->resp_visible);
 }
 
 static void live_push(srv_state *st, int32_t t) {
@@ -99,6 +101,16 @@ static void make_plan(srv_state *st, srv_job *j, plan *p) {
     memset(p, 0, sizeof *p);
     const ds4_tokens *T = &j->tokens;
     size_t ln = st->live.n;
+    size_t vl = st->resp_visible.len;
+    if (j->req.api == SRV_API_RESPONSES && vl && st->visible_at == ln && vl < j->prompt_len &&
+        !memcmp(st->resp_visible.s, j->prompt, vl)) {
+        /* Source 1: the live KV holds this history with the reasoning the
+         * client never saw; the suffix starts with the turn's EOS. */
+        tokenize_suffix(st, j->prompt + vl, j->prompt_len - vl, &p->suffix);
+        p->reused = (int)ln;
+        p->source = "responses-visible";
+        return;
+    }
     if ((j->req.api == SRV_API_RESPONSES || j->req.api == SRV_API_MESSAGES) && plan_tool_output(st, j, p)) return;
     if ((j->req.api == SRV_API_RESPONSES || j->req.api == SRV_API_MESSAGES) && srv_outputs_only(&j->req.chat)) {
         /* Only results and no history: nothing else can render the turn
@@ -319,6 +331,20 @@ static void run_job(srv_state *st, srv_job *j) {
         }
         st->bound_api = r->api;
         st->bound_at = st->live.n;
+    }
+    if (r->api == SRV_API_RESPONSES && parsed && ((eos && final == SRV_FINISH_STOP) || final == SRV_FINISH_TOOLS)) {
+        const char *reasoning, *content;
+        srv_split_reasoning(r, parsed, &reasoning, &content);
+        const char **ids = ds4_xcalloc((size_t)parsed->n_calls + 1, sizeof *ids);
+        for (int i = 0; i < parsed->n_calls; i++) ids[i] = srv_output_call_id(o, i);
+        size_t n = 0;
+        char *v = srv_responses_visible_text(r, st->cfg.ctx, j->prompt, j->prompt_len, parsed, reasoning, content, ids, &n);
+        if (v) {
+            srv_buf_addn(&st->resp_visible, v, n);
+            st->visible_at = st->live.n;
+            free(v);
+        }
+        free(ids);
     }
     size_t vis_len = 0;
     char *vis = eos && final == SRV_FINISH_STOP ? srv_output_visible_text(o, j->prompt, j->prompt_len, &vis_len) : NULL;

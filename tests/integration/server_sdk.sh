@@ -15,8 +15,9 @@ DS4_URL=$URL DS4_KEY=sk-test DS4_BIN=$BIN DS4_MODEL=$MODEL node tests/node/serve
 # the abort in the last test stopped its generation early
 grep -q "error after [0-9]* tokens (client disconnected)" "$T/server.log" || { tail -20 "$T/server.log"; echo "FAIL: no disconnect logged"; exit 1; }
 grep -q "queued at position" "$T/server.log" || { echo "FAIL: no queue position logged"; exit 1; }
-# tool results continue the live tool turn (chat-and-api.md §4.1 sources 2, 3)
-for src in responses-tool-output anthropic-tool-output; do
+# the Responses visible binding and tool results continue the live tool turn
+# (chat-and-api.md §4.1 sources 1-3)
+for src in responses-visible responses-tool-output anthropic-tool-output; do
     grep -q "$src, reusing [1-9][0-9]* of" "$T/server.log" || { echo "FAIL: no $src session logged"; exit 1; }
 done
 [ "$(grep -c ': 409: tool outputs miss the live calls' "$T/server.log")" = 2 ] || { echo "FAIL: 409s"; exit 1; }

@@ -216,6 +216,23 @@ test('tool round trip: responses', async () => {
   assert.equal(r2.usage.input_tokens_details.cached_tokens, r1.usage.input_tokens);
 });
 
+test('responses: hidden reasoning of a tool turn keeps the live session (responses-visible)', async () => {
+  const tools = [{ type: 'function', name: 'get_weather', parameters: weatherParams, strict: false }];
+  const input = [{ role: 'user', content: 'Weather in Paris?' }];
+  // a thinking tool turn (prefilled: reasoning, then the call); no summary
+  // is requested, so the client never sees the reasoning
+  const r = await openai.responses.create({ model: 'deepseek-reasoner', tools, max_output_tokens: 20,
+    input: [...input, { type: 'reasoning', summary: [{ type: 'summary_text', text: 'Use the tool.' }] },
+      { role: 'assistant', content: WEATHER_DSML }] });
+  assert.ok(!r.output.some(o => o.type === 'reasoning'), JSON.stringify(r.output));
+  const call = r.output.find(o => o.type === 'function_call');
+  const r2 = await openai.responses.create({ model: 'deepseek-reasoner', tools, max_output_tokens: 4,
+    input: [...input, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+      { type: 'function_call_output', call_id: call.call_id, output: 'sunny, 21C' }] });
+  assert.equal(r2.status, 'incomplete');
+  assert.equal(r2.usage.input_tokens_details.cached_tokens, r.usage.input_tokens);
+});
+
 test('errors: 400 and 401 through the SDKs', async () => {
   await assert.rejects(openai.chat.completions.create({ model: 'x', messages: [{ role: 'wizard', content: 'x' }] }),
     e => e.status === 400 && /wizard/.test(e.message));

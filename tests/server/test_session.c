@@ -107,3 +107,75 @@ Test(server_session, no_results_no_tail) {
     free(prompt);
     srv_request_free(&r);
 }
+
+/* The Responses visible binding: the next request, replayed as the client
+ * saw the turn, must strictly extend it; hidden reasoning stays out. */
+static char *visible_for(const char *body, const char *reasoning, const char *content, const char *raw_dsml,
+                         const char *call_id, size_t *n) {
+    srv_request r;
+    parse(SRV_API_RESPONSES, body, &r);
+    char *prompt = render(&r);
+    ds4_parsed_call call = {.name = "f", .arguments = "{}"};
+    ds4_chat_parsed p = {.reasoning = (char *)reasoning, .content = (char *)content, .calls = raw_dsml ? &call : NULL,
+                         .n_calls = raw_dsml ? 1 : 0, .raw_dsml = (char *)raw_dsml, .thinking_closed = true};
+    const char *ids[] = {call_id};
+    char *v = srv_responses_visible_text(&r, 32768, prompt, strlen(prompt), &p, reasoning, content, ids, n);
+    free(prompt);
+    srv_request_free(&r);
+    return v;
+}
+
+static char *render_next(const char *body, srv_dsml_memory *mem) {
+    srv_request r;
+    parse(SRV_API_RESPONSES, body, &r);
+    if (mem) srv_dsml_memory_apply(mem, &r.chat);
+    char *s = render(&r);
+    srv_request_free(&r);
+    return s;
+}
+
+#define DSML_F "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>"
+
+Test(server_session, responses_visible_tool_turn_hides_reasoning) {
+    size_t n = 0;
+    char *v = visible_for("{\"model\":\"deepseek-reasoner\"," RTOOLS ",\"input\":\"hi\"}", "secret", "", DSML_F,
+                          "call_x", &n);
+    cr_assert(v);
+    cr_assert_eq(n, strlen(v));
+    cr_assert_null(strstr(v, "secret"));
+    cr_assert(strstr(v, "<think></think>" DSML_F), "%s", v);
+    srv_dsml_memory *mem = srv_dsml_memory_new(8);
+    srv_dsml_memory_put(mem, "call_x", DSML_F);
+    char *next = render_next("{\"model\":\"deepseek-reasoner\"," RTOOLS ",\"input\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"},{\"type\":\"function_call\",\"call_id\":\"call_x\",\"name\":\"f\",\"arguments\":"
+                             "\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"call_x\",\"output\":\"ok\"}]}",
+                             mem);
+    cr_assert(strlen(next) > n && !strncmp(next, v, n), "next:\n%s\nvisible:\n%s", next, v);
+    cr_assert(!strncmp(next + n, DS4_TOK_EOS, strlen(DS4_TOK_EOS)), "the suffix starts with the turn's EOS");
+    free(next);
+    srv_dsml_memory_free(mem);
+    free(v);
+}
+
+Test(server_session, responses_visible_summary_keeps_reasoning) {
+    size_t n = 0;
+    char *v = visible_for("{\"model\":\"deepseek-reasoner\"," RTOOLS ",\"reasoning\":{\"summary\":\"auto\"},"
+                          "\"input\":\"hi\"}", "secret", "", DSML_F, "call_x", &n);
+    cr_assert(v);
+    cr_assert(strstr(v, "<think>secret</think>" DSML_F), "%s", v);
+    free(v);
+}
+
+Test(server_session, responses_visible_plain_thinking_turn) {
+    size_t n = 0;
+    char *v = visible_for("{\"model\":\"deepseek-reasoner\",\"input\":\"hi\"}", "secret", "Hello", NULL, NULL, &n);
+    cr_assert(v);
+    cr_assert_null(strstr(v, "secret"));
+    char *next = render_next("{\"model\":\"deepseek-reasoner\",\"input\":[{\"role\":\"user\",\"content\":\"hi\"},"
+                             "{\"role\":\"assistant\",\"content\":\"Hello\"},{\"role\":\"user\",\"content\":\"more\"}]}",
+                             NULL);
+    cr_assert(strlen(next) > n && !strncmp(next, v, n), "next:\n%s\nvisible:\n%s", next, v);
+    cr_assert_str_eq(next + n, DS4_TOK_EOS DS4_TOK_USER "more" DS4_TOK_ASSISTANT DS4_TOK_THINK);
+    free(next);
+    free(v);
+}
