@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/progress.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "gguf/types.h"
@@ -333,12 +334,10 @@ int cmd_inspect(int argc, char **argv) {
         } else if (!strcmp(a, "--all")) {
             o.all = true;
         } else if (!strcmp(a, "--max-array")) {
-            char *end = NULL;
-            if (i + 1 >= argc || (o.max_elems = strtoull(argv[i + 1], &end, 10), !end || *end || !argv[i + 1][0])) {
-                fprintf(stderr, "ds4 inspect: --max-array needs a number\n");
-                return 2;
-            }
-            i++;
+            const char *v = cli_value("inspect", argc, argv, &i);
+            uint64_t n;
+            if (!v || !cli_parse_u64("inspect", a, v, &n)) return 2;
+            o.max_elems = n;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ds4 inspect: unknown option '%s'\n\n", a);
             usage(stderr);

@@ -57,6 +57,7 @@ quiet 2 "perplexity --window abc" "bad value for --window: 'abc'" "$BIN" perplex
 quiet 2 "serve --ctx 0" "bad value for --ctx: '0'" "$BIN" serve -m "$M" --ctx 0
 quiet 2 "serve --threads 0" "bad value for --threads: '0'" "$BIN" serve -m "$M" --threads 0
 quiet 2 "serve --port 70000" "bad value for --port: '70000'" "$BIN" serve -m "$M" --port 70000
+quiet 2 "inspect --max-array -1" "bad value for --max-array: '-1'" "$BIN" inspect --max-array -1 "$M"
 
 # Prompt longer than the context.
 quiet 1 "run prompt > ctx" "but --ctx is 16" "$BIN" run -m "$M" --raw --prompt-file "$T/text.txt" --ctx 16 -n 4
