@@ -70,8 +70,17 @@ typedef struct srv_dsml_memory srv_dsml_memory;
 srv_dsml_memory *srv_dsml_memory_new(int max_ids);
 void srv_dsml_memory_free(srv_dsml_memory *m);
 void srv_dsml_memory_put(srv_dsml_memory *m, const char *id, const char *raw_dsml);
-/* Sets raw_dsml on assistant messages whose every call id maps to one block. */
+/* Sets raw_dsml on assistant messages whose every call id maps to one block.
+ * Ids missing from memory are asked of the fallback (the disk cache's tool
+ * maps), and what it finds is remembered. */
 void srv_dsml_memory_apply(srv_dsml_memory *m, ds4_chat *c);
+/* fallback(user, id): the block for id (malloc'd) or NULL. */
+void srv_dsml_memory_set_fallback(srv_dsml_memory *m, char *(*fallback)(void *user, const char *id), void *user);
+/* The remembered (id, block) pairs whose block occurs in text (the tool map
+ * of a snapshot of that text). Returns the count; *ids and *blocks are
+ * malloc'd arrays of malloc'd strings (free with srv_dsml_pairs_free). */
+int srv_dsml_memory_collect(srv_dsml_memory *m, const char *text, size_t len, char ***ids, char ***blocks);
+void srv_dsml_pairs_free(char **ids, char **blocks, int n);
 
 /* ---- generation outcome ---- */
 

@@ -351,6 +351,8 @@ struct srv_dsml_memory {
     int n, max;
     size_t bytes;           /* ids + blocks held */
     unsigned long clock;
+    char *(*fallback)(void *user, const char *id);
+    void *fallback_user;
 };
 
 /* Besides the id count, the blocks' bytes are capped (§4.4: 512 MiB). */
@@ -395,9 +397,22 @@ static int dsml_find(srv_dsml_memory *m, const char *id) {
     return -1;
 }
 
+static int dsml_put_locked(srv_dsml_memory *m, const char *id, const char *raw);
+
 void srv_dsml_memory_put(srv_dsml_memory *m, const char *id, const char *raw) {
     if (!m || !id || !raw) return;
     pthread_mutex_lock(&m->mu);
+    dsml_put_locked(m, id, raw);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_dsml_memory_set_fallback(srv_dsml_memory *m, char *(*fallback)(void *user, const char *id), void *user) {
+    m->fallback = fallback;
+    m->fallback_user = user;
+}
+
+/* Returns the entry's index. */
+static int dsml_put_locked(srv_dsml_memory *m, const char *id, const char *raw) {
     int i = dsml_find(m, id);
     if (i >= 0) dsml_drop(m, i);
     if (m->n == m->max) dsml_drop(m, dsml_lru(m, -1));
@@ -411,7 +426,7 @@ void srv_dsml_memory_put(srv_dsml_memory *m, const char *id, const char *raw) {
         if (i == m->n - 1) i = v; /* the last entry moves into the hole */
         dsml_drop(m, v);
     }
-    pthread_mutex_unlock(&m->mu);
+    return i;
 }
 
 void srv_dsml_memory_apply(srv_dsml_memory *m, ds4_chat *c) {
@@ -424,10 +439,61 @@ void srv_dsml_memory_apply(srv_dsml_memory *m, ds4_chat *c) {
         bool all = true;
         for (int j = 0; j < msg->n_calls && all; j++) {
             int i = msg->calls[j].id ? dsml_find(m, msg->calls[j].id) : -1;
+            if (i < 0 && msg->calls[j].id && m->fallback) {
+                char *raw = m->fallback(m->fallback_user, msg->calls[j].id);
+                if (raw) {
+                    fprintf(stderr, "ds4 serve: exact DSML of call %s from the disk cache\n", msg->calls[j].id);
+                    i = dsml_put_locked(m, msg->calls[j].id, raw);
+                    free(raw);
+                }
+            }
             if (i < 0 || (block && strcmp(block, m->e[i].dsml))) all = false;
             else { block = m->e[i].dsml; m->e[i].stamp = ++m->clock; }
         }
         if (all && block) ds4_chat_msg_set_raw_dsml(msg, block);
     }
     pthread_mutex_unlock(&m->mu);
+}
+
+/* Where the block's first "tool_calls>" tag sits, so only the text's tag
+ * positions are compared (the text may be long, the memory large). */
+#define DSML_TAG "<" DS4_TOK_DSML "tool_calls>"
+
+int srv_dsml_memory_collect(srv_dsml_memory *m, const char *text, size_t len, char ***ids, char ***blocks) {
+    *ids = *blocks = NULL;
+    if (!m) return 0;
+    size_t tl = strlen(DSML_TAG);
+    size_t *pos = NULL, npos = 0, cap = 0;
+    for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), DSML_TAG, tl)); p += tl) {
+        if (npos == cap) {
+            cap = cap ? 2 * cap : 8;
+            pos = ds4_xrealloc(pos, cap * sizeof *pos);
+        }
+        pos[npos++] = (size_t)(p - text);
+    }
+    int n = 0;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n && npos; i++) {
+        const char *b = m->e[i].dsml, *tag = strstr(b, DSML_TAG);
+        if (!tag) continue;
+        size_t k = (size_t)(tag - b), bl = strlen(b);
+        bool found = false;
+        for (size_t q = 0; q < npos && !found; q++)
+            found = pos[q] >= k && pos[q] - k + bl <= len && !memcmp(text + pos[q] - k, b, bl);
+        if (!found) continue;
+        *ids = ds4_xrealloc(*ids, (size_t)(n + 1) * sizeof **ids);
+        *blocks = ds4_xrealloc(*blocks, (size_t)(n + 1) * sizeof **blocks);
+        (*ids)[n] = ds4_xstrdup(m->e[i].id);
+        (*blocks)[n] = ds4_xstrdup(b);
+        n++;
+    }
+    pthread_mutex_unlock(&m->mu);
+    free(pos);
+    return n;
+}
+
+void srv_dsml_pairs_free(char **ids, char **blocks, int n) {
+    for (int i = 0; i < n; i++) { free(ids[i]); free(blocks[i]); }
+    free(ids);
+    free(blocks);
 }

@@ -20,6 +20,9 @@ typedef struct kvc_entry {
     size_t text_len;
     uint32_t n_tokens, hits, ctx;
     uint64_t created, last_used, file_bytes;
+    uint64_t base_bytes;     /* header through payload: what the checksum covers (plus the header) */
+    kvc_tool *tools;         /* the file's tool map */
+    int n_tools;
 } kvc_entry;
 
 struct kvc {
@@ -68,7 +71,80 @@ static char *path_of(const kvc *c, const char *name) {
     return p;
 }
 
-static void entry_free(kvc_entry *e) { free(e->text); }
+static void tools_free(kvc_tool *t, int n) {
+    for (int i = 0; i < n; i++) { free(t[i].id); free(t[i].dsml); }
+    free(t);
+}
+
+static void entry_free(kvc_entry *e) {
+    free(e->text);
+    tools_free(e->tools, e->n_tools);
+}
+
+#define KTM_HEADER_BYTES 48
+
+/* Serializes a tool map section (malloc'd, *len set). */
+static uint8_t *ktm_build(const kvc_tool *t, int n, size_t *len) {
+    size_t body = 0;
+    for (int i = 0; i < n; i++) body += 8 + strlen(t[i].id) + strlen(t[i].dsml);
+    uint8_t *b = ds4_xmalloc(KTM_HEADER_BYTES + body);
+    memcpy(b, "KTM1", 4);
+    put32(b + 4, (uint32_t)n);
+    put64(b + 8, body);
+    uint8_t *p = b + KTM_HEADER_BYTES;
+    for (int i = 0; i < n; i++) {
+        const char *f[2] = {t[i].id, t[i].dsml};
+        for (int k = 0; k < 2; k++) {
+            size_t l = strlen(f[k]);
+            put32(p, (uint32_t)l);
+            memcpy(p + 4, f[k], l);
+            p += 4 + l;
+        }
+    }
+    unsigned dl = 32;
+    EVP_Digest(b + KTM_HEADER_BYTES, body, b + 16, &dl, EVP_sha256(), NULL);
+    *len = KTM_HEADER_BYTES + body;
+    return b;
+}
+
+/* Parses a tool map section of exactly len bytes; false with a reason. */
+static bool ktm_parse(const uint8_t *b, size_t len, kvc_tool **out, int *n_out, ds4_error *err) {
+    if (len < KTM_HEADER_BYTES || memcmp(b, "KTM1", 4)) return ds4_fail(err, "bad tool map header");
+    uint32_t n = get32(b + 4);
+    uint64_t body = get64(b + 8);
+    if (body != len - KTM_HEADER_BYTES) return ds4_fail(err, "tool map size does not match the file");
+    uint8_t d[32];
+    unsigned dl = 32;
+    EVP_Digest(b + KTM_HEADER_BYTES, (size_t)body, d, &dl, EVP_sha256(), NULL);
+    if (memcmp(d, b + 16, 32)) return ds4_fail(err, "tool map checksum mismatch");
+    if (n > body / 8) return ds4_fail(err, "tool map count %u too large", n);
+    kvc_tool *t = ds4_xcalloc(n ? n : 1, sizeof *t);
+    size_t off = KTM_HEADER_BYTES;
+    for (uint32_t i = 0; i < n; i++) {
+        char *f[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            uint32_t l = len - off >= 4 ? get32(b + off) : UINT32_MAX;
+            if (l == UINT32_MAX || l > len - off - 4) {
+                free(f[0]);
+                tools_free(t, (int)i);
+                return ds4_fail(err, "tool map entry %u runs past its section", i);
+            }
+            f[k] = ds4_xmalloc((size_t)l + 1);
+            memcpy(f[k], b + off + 4, l);
+            f[k][l] = 0;
+            off += 4 + (size_t)l;
+        }
+        t[i].id = f[0];
+        t[i].dsml = f[1];
+    }
+    if (off != len) {
+        tools_free(t, (int)n);
+        return ds4_fail(err, "tool map has %zu trailing bytes", len - off);
+    }
+    *out = t;
+    *n_out = (int)n;
+    return true;
+}
 
 static void drop_entry(kvc *c, int i, bool unlink_file) {
     if (unlink_file) {
@@ -121,13 +197,26 @@ static bool index_file(kvc *c, const char *name, kvc_entry *out, ds4_error *err)
     bool ok = fread(hb, 1, sizeof hb, f) == sizeof hb && parse_header(hb, &h, err);
     if (ok && memcmp(h.model_id, c->model_id, 32)) ok = ds4_fail(err, "written for another model");
     struct stat st;
-    if (ok && (fstat(fileno(f), &st) || (uint64_t)st.st_size != file_size_for(&h)))
+    bool has_map = ok && (h.flags & KVC_FLAG_TOOL_MAP);
+    uint64_t base = ok ? file_size_for(&h) : 0;
+    if (ok && (fstat(fileno(f), &st) || (has_map ? (uint64_t)st.st_size < base + KTM_HEADER_BYTES
+                                                 : (uint64_t)st.st_size != base)))
         ok = ds4_fail(err, "file size %lld does not match the header (%llu)", (long long)st.st_size,
-                      (unsigned long long)file_size_for(&h));
+                      (unsigned long long)base);
     char *text = NULL;
     if (ok) {
         text = malloc((size_t)h.text_bytes + 1);
         if (!text || fread(text, 1, h.text_bytes, f) != h.text_bytes) ok = ds4_fail(err, "truncated text");
+    }
+    kvc_tool *tools = NULL;
+    int n_tools = 0;
+    if (ok && has_map) {
+        size_t ml = (size_t)((uint64_t)st.st_size - base);
+        uint8_t *mb = ml <= (64u << 20) ? malloc(ml) : NULL;
+        if (!mb) ok = ds4_fail(err, "tool map of %zu bytes too large", ml);
+        else if (fseeko(f, (off_t)base, SEEK_SET) || fread(mb, 1, ml, f) != ml) ok = ds4_fail(err, "truncated tool map");
+        else ok = ktm_parse(mb, ml, &tools, &n_tools, err);
+        free(mb);
     }
     fclose(f);
     if (ok) {
@@ -136,8 +225,11 @@ static bool index_file(kvc *c, const char *name, kvc_entry *out, ds4_error *err)
         sha1_hex(text, h.text_bytes, hex);
         if (strncmp(hex, name, 40)) ok = ds4_fail(err, "name does not match the SHA-1 of its text");
     }
-    if (!ok) { free(text); return false; }
+    if (!ok) { free(text); tools_free(tools, n_tools); return false; }
     memset(out, 0, sizeof *out);
+    out->tools = tools;
+    out->n_tools = n_tools;
+    out->base_bytes = base;
     snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof out->name - 1), name);
     out->text = text;
     out->text_len = h.text_bytes;
@@ -146,7 +238,7 @@ static bool index_file(kvc *c, const char *name, kvc_entry *out, ds4_error *err)
     out->ctx = h.ctx;
     out->created = h.created;
     out->last_used = h.last_used;
-    out->file_bytes = file_size_for(&h);
+    out->file_bytes = (uint64_t)st.st_size;
     return true;
 }
 
@@ -259,17 +351,23 @@ static bool write_all(int fd, const void *p, size_t n) {
 }
 
 bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const char *text, size_t text_len,
-              kvc_reason reason, ds4_error *err) {
+              kvc_reason reason, const kvc_tool *tools, int n_tools, ds4_error *err) {
     if (n <= 0 || n != ds4_session_pos(s)) return ds4_fail(err, "snapshot of %d tokens does not match the session", n);
     if (text_len > UINT32_MAX) return ds4_fail(err, "snapshot text too long");
     size_t psize = ds4_session_state_size(s);
-    uint64_t fsize = KVC_HEADER_BYTES + text_len + 4ull * (uint64_t)n + psize;
+    size_t map_len = 0;
+    uint8_t *map = n_tools > 0 ? ktm_build(tools, n_tools, &map_len) : NULL;
+    uint64_t base = KVC_HEADER_BYTES + text_len + 4ull * (uint64_t)n + psize;
+    uint64_t fsize = base + map_len;
     if (fsize + fsize / 100 > c->o.budget_bytes)
+    {
+        free(map);
         return ds4_fail(err, "snapshot of %.1f MiB does not fit --kv-disk-space-mb %.0f", (double)fsize / 1048576.0,
                         (double)c->o.budget_bytes / 1048576.0);
+    }
     void *payload = malloc(psize ? psize : 1);
-    if (!payload) return ds4_fail(err, "out of memory for a %zu-byte snapshot", psize);
-    if (!ds4_session_state_save(s, payload, psize, err)) { free(payload); return false; }
+    if (!payload) { free(map); return ds4_fail(err, "out of memory for a %zu-byte snapshot", psize); }
+    if (!ds4_session_state_save(s, payload, psize, err)) { free(payload); free(map); return false; }
     uint8_t *tok = ds4_xmalloc(4 * (size_t)n);
     for (int i = 0; i < n; i++) put32(tok + 4 * i, (uint32_t)tokens[i]);
 
@@ -277,6 +375,7 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     memcpy(h, "DKVC", 4);
     put32(h + 4, 1);
     put32(h + 8, (uint32_t)reason);
+    put32(h + 12, map ? KVC_FLAG_TOOL_MAP : 0);
     put32(h + 16, (uint32_t)n);
     put32(h + 24, (uint32_t)ds4_session_ctx(s));
     put32(h + 28, (uint32_t)text_len);
@@ -306,7 +405,7 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     bool ok = fd >= 0;
     if (!ok) ds4_fail(err, "cannot create %s: %s", tmp, strerror(errno));
     if (ok && !(write_all(fd, h, sizeof h) && write_all(fd, text, text_len) && write_all(fd, tok, 4 * (size_t)n) &&
-                write_all(fd, payload, psize)))
+                write_all(fd, payload, psize) && (!map || write_all(fd, map, map_len))))
         ok = ds4_fail(err, "writing %s: %s", tmp, strerror(errno));
     if (fd >= 0 && close(fd) && ok) ok = ds4_fail(err, "closing %s: %s", tmp, strerror(errno));
     if (ok && rename(tmp, path)) ok = ds4_fail(err, "renaming %s: %s", tmp, strerror(errno));
@@ -315,6 +414,7 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     free(path);
     free(tok);
     free(payload);
+    free(map);
     if (!ok) return false;
 
     pthread_mutex_lock(&c->mu);
@@ -330,12 +430,21 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     e.ctx = (uint32_t)ds4_session_ctx(s);
     e.created = e.last_used = now;
     e.file_bytes = fsize;
+    e.base_bytes = base;
+    if (n_tools > 0) {
+        e.tools = ds4_xcalloc((size_t)n_tools, sizeof *e.tools);
+        for (int i = 0; i < n_tools; i++) {
+            e.tools[i].id = ds4_xstrdup(tools[i].id);
+            e.tools[i].dsml = ds4_xstrdup(tools[i].dsml);
+        }
+        e.n_tools = n_tools;
+    }
     add_entry(c, &e);
     evict_to_budget(c, name);
     pthread_mutex_unlock(&c->mu);
     static const char *reasons[] = {"unknown", "cold", "continued", "evict", "shutdown"};
-    fprintf(stderr, "ds4 serve: kv cache: saved %s (%s, %d tokens, %.1f MiB)\n", name,
-            reasons[reason <= KVC_SHUTDOWN ? reason : 0], n, (double)fsize / 1048576.0);
+    fprintf(stderr, "ds4 serve: kv cache: saved %s (%s, %d tokens, %d tool call(s), %.1f MiB)\n", name,
+            reasons[reason <= KVC_SHUTDOWN ? reason : 0], n, n_tools, (double)fsize / 1048576.0);
     return true;
 }
 
@@ -351,7 +460,7 @@ static bool load_file(kvc *c, const kvc_entry *e, ds4_session *s, int32_t **toke
     bool ok = pread(fd, hb, sizeof hb, 0) == (ssize_t)sizeof hb && parse_header(hb, &h, err);
     if (ok && (memcmp(h.model_id, c->model_id, 32) || h.ctx != (uint32_t)ds4_session_ctx(s)))
         ok = ds4_fail(err, "written for another model or context size");
-    if (ok && (h.text_bytes != e->text_len || h.n_tokens != e->n_tokens || file_size_for(&h) != e->file_bytes))
+    if (ok && (h.text_bytes != e->text_len || h.n_tokens != e->n_tokens || file_size_for(&h) != e->base_bytes))
         ok = ds4_fail(err, "changed on disk since it was indexed");
     size_t blen = ok ? (size_t)(file_size_for(&h) - KVC_HEADER_BYTES) : 0;
     if (ok && !(body = malloc(blen ? blen : 1))) ok = ds4_fail(err, "out of memory reading %zu bytes", blen);
@@ -418,6 +527,16 @@ int kvc_restore(kvc *c, ds4_session *s, const char *text, size_t text_len, int32
         fprintf(stderr, "ds4 serve: kv cache: removing %s: %s\n", c->e[best].name, err.msg);
         drop_entry(c, best, true);
     }
+}
+
+char *kvc_tool_lookup(kvc *c, const char *id) {
+    char *found = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->n && !found; i++)
+        for (int k = 0; k < c->e[i].n_tools && !found; k++)
+            if (!strcmp(c->e[i].tools[k].id, id)) found = ds4_xstrdup(c->e[i].tools[k].dsml);
+    pthread_mutex_unlock(&c->mu);
+    return found;
 }
 
 int kvc_cold_length(const kvc *c, int n, int user_mark) {

@@ -17,6 +17,14 @@
  *   56  u8[32] model_id   SHA-256 identifying the model (kvc_model_id)
  *   88  u8[32] checksum   SHA-256 over everything after the header
  *   120 text, u32[n_tokens] token ids, payload
+ * With flags bit 3 (KVC_FLAG_TOOL_MAP) a tool map follows the payload: the
+ * exact DSML of the tool calls found in the text (chat-and-api.md §4.4), so
+ * a replayed call renders byte-identical after a restart:
+ *   0   "KTM1"  magic
+ *   4   u32 count
+ *   8   u64 bytes of the entries
+ *   16  u8[32] SHA-256 of the entries (checked when the file is indexed)
+ *   48  count x (u32 id bytes, id, u32 dsml bytes, dsml)
  * A file is used only when every field, the size and the checksum agree; a
  * file that fails is deleted. Files are written to .tmp and renamed. */
 #ifndef DS4_SERVER_KVCACHE_H
@@ -45,6 +53,14 @@ typedef struct kvc_opts {
 
 typedef struct kvc kvc;
 
+#define KVC_FLAG_TOOL_MAP (1u << 3)
+
+/* One tool-map entry: a call id and its exact sampled DSML block. */
+typedef struct kvc_tool {
+    char *id;
+    char *dsml;
+} kvc_tool;
+
 #define KVC_HEADER_BYTES 120
 
 /* Identity of a loaded model: SHA-256 over its GGUF header region and size. */
@@ -59,7 +75,11 @@ const kvc_opts *kvc_options(const kvc *c);
  * session's contents. Returns false (err set) when it was not written; a
  * snapshot that does not fit the budget is skipped with a message. */
 bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const char *text, size_t text_len,
-              kvc_reason reason, ds4_error *err);
+              kvc_reason reason, const kvc_tool *tools, int n_tools, ds4_error *err);
+
+/* The exact DSML stored for a call id in any indexed file's tool map
+ * (malloc'd), or NULL. */
+char *kvc_tool_lookup(kvc *c, const char *id);
 
 /* Restores the longest valid snapshot whose text is a byte prefix of text.
  * On a hit, returns its token count, sets *tokens_out (malloc'd) and

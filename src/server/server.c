@@ -303,6 +303,8 @@ static void write_port_file(const char *path, int port) {
     free(tmp);
 }
 
+static char *kv_tool_lookup(void *user, const char *id) { return kvc_tool_lookup(user, id); }
+
 static bool load_all(srv_state *st, ds4_error *err) {
     const srv_config *c = &st->cfg;
     ds4_model_opts mo = {.n_threads = c->threads, .numerics = c->numerics, .progress = true};
@@ -327,6 +329,8 @@ static bool load_all(srv_state *st, ds4_error *err) {
         kvc_model_id(st->model, id);
         st->kv = kvc_open(&c->kv, id, c->ctx, err);
         if (!st->kv) return false;
+        /* ids missing from RAM are looked up in the files' tool maps (§4.4) */
+        srv_dsml_memory_set_fallback(st->dsml, kv_tool_lookup, st->kv);
     }
     if (c->trace_path) {
         st->trace = fopen(c->trace_path, "a");

@@ -46,9 +46,16 @@ static void live_push(srv_state *st, int32_t t) {
 static void save_live(srv_state *st, kvc_reason why) {
     if (!st->kv || (int)st->live.n < kvc_options(st->kv)->min_tokens) return;
     ds4_error err = {{0}};
-    if (!kvc_save(st->kv, st->session, st->live.ids, (int)st->live.n, st->live_text.s ? st->live_text.s : "",
-                  st->live_text.len, why, &err))
+    const char *text = st->live_text.s ? st->live_text.s : "";
+    /* the file's tool map: exact DSML of the calls in its text (§4.4) */
+    char **ids, **blocks;
+    int nt = srv_dsml_memory_collect(st->dsml, text, st->live_text.len, &ids, &blocks);
+    kvc_tool *tools = nt ? ds4_xcalloc((size_t)nt, sizeof *tools) : NULL;
+    for (int i = 0; i < nt; i++) tools[i] = (kvc_tool){.id = ids[i], .dsml = blocks[i]};
+    if (!kvc_save(st->kv, st->session, st->live.ids, (int)st->live.n, text, st->live_text.len, why, tools, nt, &err))
         fprintf(stderr, "ds4 serve: kv cache: not saved: %s\n", err.msg);
+    free(tools);
+    srv_dsml_pairs_free(ids, blocks, nt);
 }
 
 void srv_worker_save_shutdown(srv_state *st) { save_live(st, KVC_SHUTDOWN); }

@@ -78,4 +78,48 @@ stop_server || fail "server f exit"
 for n in 128 256 384; do
     grep -q "saved [0-9a-f]*\.kv (continued, $n tokens" "$T/f.log" || { cat "$T/f.log"; fail "no continued save at $n"; }
 done
+# exact DSML replay after a restart (chat-and-api.md §4.4): the shutdown
+# snapshot's tool map keeps the sampled block of the call, so a history that
+# sends the call's arguments in another key order (canonically a different
+# block) still renders byte-identical and continues the whole snapshot
+tool_body() { # FILE STAGE [CALL_ID]
+    node -e '
+const fs = require("fs");
+const sys = fs.readFileSync(process.argv[1], "utf8").slice(0, 1500);
+const dsml = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n" +
+  "<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n" +
+  "<｜DSML｜parameter name=\"days\" string=\"false\">3</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+const tools = [{type: "function", function: {name: "get_weather", parameters: {type: "object",
+  properties: {city: {type: "string"}, days: {type: "integer"}}}}}];
+const msgs = [{role: "system", content: sys}, {role: "user", content: "Weather in Paris?"}];
+if (process.argv[3] === "call") msgs.push({role: "assistant", content: dsml});
+else msgs.push({role: "assistant", content: "", tool_calls: [{id: process.argv[4], type: "function",
+  function: {name: "get_weather", arguments: "{\"days\":3,\"city\":\"Paris\"}"}}]},
+  {role: "tool", tool_call_id: process.argv[4], content: "sunny"});
+fs.writeFileSync(process.argv[2], JSON.stringify({model: "deepseek-chat", temperature: 0, max_tokens: 4, tools,
+  messages: msgs}));
+' "$SH/data/tinyshakespeare.txt" "$@"
+}
+rm -rf "$T/kv"
+tool_body "$T/t1.json" call
+start_server "$T/g.log" --ctx 4096 $KV
+post "$T/t1.json" "$T/ot1.json"
+stop_server || fail "server g exit"
+id=$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(r.choices[0].message.tool_calls[0].id)' "$T/ot1.json")
+snap=$(sed -n 's/.*kv cache: saved [0-9a-f]*\.kv (shutdown, \([0-9]*\) tokens, 1 tool call(s).*/\1/p' "$T/g.log")
+[ -n "$snap" ] || { cat "$T/g.log"; fail "no shutdown snapshot with a tool map"; }
+tool_body "$T/t2.json" result "$id"
+start_server "$T/h.log" --ctx 4096 $KV
+post "$T/t2.json" "$T/ot2.json"
+stop_server || fail "server h exit"
+grep -q "exact DSML of call $id from the disk cache" "$T/h.log" || { cat "$T/h.log"; fail "tool map not used"; }
+grep -q "request 1: disk-text, reusing $snap of " "$T/h.log" || { cat "$T/h.log"; fail "the snapshot of $snap tokens was not continued"; }
+# a damaged tool map is caught when the directory is indexed
+for f in "$T"/kv/*.kv; do
+    size=$(wc -c <"$f")
+    printf 'X' | dd of="$f" bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+done
+start_server "$T/i.log" --ctx 4096 $KV
+stop_server || fail "server i exit"
+grep -q "tool map checksum mismatch" "$T/i.log" || { cat "$T/i.log"; fail "damaged tool map not detected"; }
 echo ok

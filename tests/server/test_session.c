@@ -179,3 +179,62 @@ Test(server_session, responses_visible_plain_thinking_turn) {
     free(next);
     free(v);
 }
+
+/* Exact DSML replay beyond RAM (§4.4): a snapshot's tool map holds the
+ * blocks found in its text; ids missing from memory come from the fallback
+ * (the disk cache) and are remembered. */
+#define DSML_G "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"g\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>"
+
+Test(server_session, dsml_collect_finds_blocks_in_text) {
+    srv_dsml_memory *m = srv_dsml_memory_new(8);
+    srv_dsml_memory_put(m, "call_f", DSML_F);
+    srv_dsml_memory_put(m, "call_g", DSML_G);
+    srv_dsml_memory_put(m, "call_h", "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"h\">\n</｜DSML｜invoke>\n"
+                                     "</｜DSML｜tool_calls>");
+    const char *text = "<｜User｜>x<｜Assistant｜></think>" DSML_G "<｜end▁of▁sentence｜><｜User｜>y<｜Assistant｜>"
+                       "</think>ok" DSML_F;
+    char **ids, **blocks;
+    int n = srv_dsml_memory_collect(m, text, strlen(text), &ids, &blocks);
+    cr_assert_eq(n, 2);
+    for (int i = 0; i < n; i++) {
+        cr_assert(!strcmp(ids[i], "call_f") || !strcmp(ids[i], "call_g"), "%s", ids[i]);
+        cr_assert_str_eq(blocks[i], !strcmp(ids[i], "call_f") ? DSML_F : DSML_G);
+    }
+    srv_dsml_pairs_free(ids, blocks, n);
+    /* a block cut short by the end of the text is not in it */
+    n = srv_dsml_memory_collect(m, text, strlen(text) - 3, &ids, &blocks);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ids[0], "call_g");
+    srv_dsml_pairs_free(ids, blocks, n);
+    cr_assert_eq(srv_dsml_memory_collect(m, "no tools here", 13, &ids, &blocks), 0);
+    srv_dsml_memory_free(m);
+}
+
+static int fallback_calls;
+static char *disk_lookup(void *user, const char *id) {
+    fallback_calls++;
+    return !strcmp(id, "call_disk") ? strdup(user) : NULL;
+}
+
+Test(server_session, dsml_fallback_fills_missing_ids) {
+    srv_dsml_memory *m = srv_dsml_memory_new(8);
+    srv_dsml_memory_set_fallback(m, disk_lookup, (void *)DSML_G);
+    srv_request r;
+    parse(SRV_API_CHAT,
+          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":\"\","
+          "\"tool_calls\":[{\"id\":\"call_disk\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},"
+          "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"call_none\",\"type\":\"function\","
+          "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}]}",
+          &r);
+    srv_dsml_memory_apply(m, &r.chat);
+    cr_assert_str_eq(r.chat.msgs[1].raw_dsml, DSML_G);
+    cr_assert_null(r.chat.msgs[2].raw_dsml, "an id known nowhere renders canonically");
+    cr_assert_eq(fallback_calls, 2);
+    /* remembered: a second request does not ask the disk again for it */
+    ds4_chat_msg_set_raw_dsml(&r.chat.msgs[1], NULL);
+    srv_dsml_memory_apply(m, &r.chat);
+    cr_assert_str_eq(r.chat.msgs[1].raw_dsml, DSML_G);
+    cr_assert_eq(fallback_calls, 3);
+    srv_request_free(&r);
+    srv_dsml_memory_free(m);
+}
