@@ -12,6 +12,7 @@
 
 #include "convert/convert.h"
 #include "engine/engine.h"
+#include "quant/quant.h"
 
 static const int32_t PROMPT[40] = {494, 97,  415, 218, 160, 398, 141, 404, 402, 45,  427, 255, 315, 236,
                                    385, 262, 241, 15,  385, 109, 20,  258, 479, 375, 351, 222, 465, 458,
@@ -207,6 +208,7 @@ static void *eval_thread(void *p) {
     r->ok = s != NULL;
     for (int i = 0; r->ok && i < NP; i += 8) r->ok = ds4_session_eval(s, PROMPT + i, 8, r->out + (size_t)i * V, true, &err);
     ds4_session_free(s);
+    ds4_quant_thread_release(); /* as any exiting thread that ran kernels must (quant.h) */
     return NULL;
 }
 
