@@ -351,7 +351,7 @@ static bool write_all(int fd, const void *p, size_t n) {
 }
 
 bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const char *text, size_t text_len,
-              kvc_reason reason, const kvc_tool *tools, int n_tools, ds4_error *err) {
+              kvc_reason reason, uint32_t key_flags, const kvc_tool *tools, int n_tools, ds4_error *err) {
     if (n <= 0 || n != ds4_session_pos(s)) return ds4_fail(err, "snapshot of %d tokens does not match the session", n);
     if (text_len > UINT32_MAX) return ds4_fail(err, "snapshot text too long");
     size_t psize = ds4_session_state_size(s);
@@ -375,7 +375,8 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     memcpy(h, "DKVC", 4);
     put32(h + 4, 1);
     put32(h + 8, (uint32_t)reason);
-    put32(h + 12, map ? KVC_FLAG_TOOL_MAP : 0);
+    key_flags &= KVC_FLAG_RESPONSES_VISIBLE | KVC_FLAG_THINKING_VISIBLE;
+    put32(h + 12, key_flags | (map ? KVC_FLAG_TOOL_MAP : 0));
     put32(h + 16, (uint32_t)n);
     put32(h + 24, (uint32_t)ds4_session_ctx(s));
     put32(h + 28, (uint32_t)text_len);
@@ -443,8 +444,11 @@ bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const 
     evict_to_budget(c, name);
     pthread_mutex_unlock(&c->mu);
     static const char *reasons[] = {"unknown", "cold", "continued", "evict", "shutdown"};
-    fprintf(stderr, "ds4 serve: kv cache: saved %s (%s, %d tokens, %d tool call(s), %.1f MiB)\n", name,
-            reasons[reason <= KVC_SHUTDOWN ? reason : 0], n, n_tools, (double)fsize / 1048576.0);
+    const char *key = key_flags & KVC_FLAG_RESPONSES_VISIBLE  ? "responses-visible key, "
+                      : key_flags & KVC_FLAG_THINKING_VISIBLE ? "thinking-visible key, "
+                                                              : "";
+    fprintf(stderr, "ds4 serve: kv cache: saved %s (%s, %d tokens, %s%d tool call(s), %.1f MiB)\n", name,
+            reasons[reason <= KVC_SHUTDOWN ? reason : 0], n, key, n_tools, (double)fsize / 1048576.0);
     return true;
 }
 

@@ -6,7 +6,7 @@
  *   0   "DKVC"            magic
  *   4   u32 version       1
  *   8   u32 reason        save policy (kvc_reason)
- *   12  u32 flags         0
+ *   12  u32 flags         KVC_FLAG_*
  *   16  u32 n_tokens      tokens in the snapshot (> 0)
  *   20  u32 hits          times it was restored (updated in place)
  *   24  u32 ctx           session context size it was written for
@@ -53,6 +53,11 @@ typedef struct kvc_opts {
 
 typedef struct kvc kvc;
 
+/* Header flags: the text is a visible key (§4.3: the history as the next
+ * request renders it, while the payload also holds reasoning the client
+ * never saw), and a tool map follows the payload. */
+#define KVC_FLAG_RESPONSES_VISIBLE (1u << 1)
+#define KVC_FLAG_THINKING_VISIBLE (1u << 2)
 #define KVC_FLAG_TOOL_MAP (1u << 3)
 
 /* One tool-map entry: a call id and its exact sampled DSML block. */
@@ -75,7 +80,7 @@ const kvc_opts *kvc_options(const kvc *c);
  * session's contents. Returns false (err set) when it was not written; a
  * snapshot that does not fit the budget is skipped with a message. */
 bool kvc_save(kvc *c, const ds4_session *s, const int32_t *tokens, int n, const char *text, size_t text_len,
-              kvc_reason reason, const kvc_tool *tools, int n_tools, ds4_error *err);
+              kvc_reason reason, uint32_t key_flags, const kvc_tool *tools, int n_tools, ds4_error *err);
 
 /* The exact DSML stored for a call id in any indexed file's tool map
  * (malloc'd), or NULL. */

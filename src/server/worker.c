@@ -47,12 +47,21 @@ static void save_live(srv_state *st, kvc_reason why) {
     if (!st->kv || (int)st->live.n < kvc_options(st->kv)->min_tokens) return;
     ds4_error err = {{0}};
     const char *text = st->live_text.s ? st->live_text.s : "";
+    size_t text_len = st->live_text.len;
+    uint32_t key = st->live_visible ? KVC_FLAG_THINKING_VISIBLE : 0;
+    if ((why == KVC_EVICT || why == KVC_SHUTDOWN) && st->resp_visible.len && st->visible_at == st->live.n) {
+        /* A binding at the frontier: key the file by what the next request
+         * renders (§4.3), not by text holding reasoning the client never saw. */
+        text = st->resp_visible.s;
+        text_len = st->resp_visible.len;
+        key = KVC_FLAG_RESPONSES_VISIBLE;
+    }
     /* the file's tool map: exact DSML of the calls in its text (§4.4) */
     char **ids, **blocks;
-    int nt = srv_dsml_memory_collect(st->dsml, text, st->live_text.len, &ids, &blocks);
+    int nt = srv_dsml_memory_collect(st->dsml, text, text_len, &ids, &blocks);
     kvc_tool *tools = nt ? ds4_xcalloc((size_t)nt, sizeof *tools) : NULL;
     for (int i = 0; i < nt; i++) tools[i] = (kvc_tool){.id = ids[i], .dsml = blocks[i]};
-    if (!kvc_save(st->kv, st->session, st->live.ids, (int)st->live.n, text, st->live_text.len, why, tools, nt, &err))
+    if (!kvc_save(st->kv, st->session, st->live.ids, (int)st->live.n, text, text_len, why, key, tools, nt, &err))
         fprintf(stderr, "ds4 serve: kv cache: not saved: %s\n", err.msg);
     free(tools);
     srv_dsml_pairs_free(ids, blocks, nt);

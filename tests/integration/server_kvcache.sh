@@ -122,4 +122,36 @@ done
 start_server "$T/i.log" --ctx 4096 $KV
 stop_server || fail "server i exit"
 grep -q "tool map checksum mismatch" "$T/i.log" || { cat "$T/i.log"; fail "damaged tool map not detected"; }
+# a thinking Responses tool turn whose reasoning the client never saw is
+# saved under its visible key (what the next request renders), so the next
+# request continues it after a restart
+resp_body() { # FILE STAGE [CALL_ID]
+    node -e '
+const fs = require("fs");
+const sys = fs.readFileSync(process.argv[1], "utf8").slice(0, 1500);
+const dsml = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n" +
+  "<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+const tools = [{type: "function", name: "get_weather", parameters: {type: "object", properties: {city: {type: "string"}}}}];
+const input = [{role: "user", content: "Weather in Paris?"}];
+if (process.argv[3] === "call") input.push({type: "reasoning", summary: [{type: "summary_text", text: "Call the tool."}]},
+  {role: "assistant", content: dsml});
+else input.push({type: "function_call", call_id: process.argv[4], name: "get_weather", arguments: "{\"city\":\"Paris\"}"},
+  {type: "function_call_output", call_id: process.argv[4], output: "sunny"});
+fs.writeFileSync(process.argv[2], JSON.stringify({model: "deepseek-reasoner", max_output_tokens: 4, tools,
+  instructions: sys, input}));
+' "$SH/data/tinyshakespeare.txt" "$@"
+}
+rm -rf "$T/kv"
+resp_body "$T/v1.json" call
+start_server "$T/j.log" --ctx 4096 $KV
+curl -sf "$URL/v1/responses" -H 'Content-Type: application/json' --data-binary @"$T/v1.json" -o "$T/ov1.json" || fail "responses call turn"
+stop_server || fail "server j exit"
+id=$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(r.output.find(o => o.type === "function_call").call_id)' "$T/ov1.json")
+snap=$(sed -n 's/.*kv cache: saved [0-9a-f]*\.kv (shutdown, \([0-9]*\) tokens, responses-visible key, 1 tool call(s).*/\1/p' "$T/j.log")
+[ -n "$snap" ] || { cat "$T/j.log"; fail "no shutdown snapshot under a responses-visible key"; }
+resp_body "$T/v2.json" result "$id"
+start_server "$T/k.log" --ctx 4096 $KV
+curl -sf "$URL/v1/responses" -H 'Content-Type: application/json' --data-binary @"$T/v2.json" -o "$T/ov2.json" || fail "responses result turn"
+stop_server || fail "server k exit"
+grep -q "request 1: disk-text, reusing $snap of " "$T/k.log" || { cat "$T/k.log"; fail "the visible-key snapshot of $snap tokens was not continued"; }
 echo ok
