@@ -30,7 +30,7 @@ ALIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 ATEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/asan/%.o)
 ACLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean node-deps
+.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean
 all: $(BUILD)/ds4
 
 $(BUILD)/obj/%.o: %.c
@@ -74,9 +74,6 @@ $(BUILD)/obj/src/cli/cli_common.o $(BUILD)/asan/src/cli/cli_common.o: EXTRA_CFLA
 
 deps:
 	@sh tools/deps.sh
-
-node-deps:
-	@sh tools/node-deps.sh
 
 # Tests find the reference data through DS4_SHARED and the binary through DS4_BIN.
 export DS4_SHARED := $(abspath $(SHARED))
