@@ -11,7 +11,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ds4 bench -m FILE.gguf [--threads N] [--gen N] [--ctx-start N] [--ctx-max N]\n"
+            "usage: ds4 bench -m|--model FILE.gguf [--threads N] [--gen N] [--ctx-start N] [--ctx-max N]\n"
             "                 [--prefill 512,2048] [--csv] [--triad-mb M]\n"
             "       ds4 bench kernels [options]\n\n"
             "ds4 bench -m: memory bandwidth (triad, same thread count), decode tok/s with the weight bytes\n"

@@ -15,7 +15,7 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: ds4 logits -m FILE.gguf (--tokens 1,2,3 | --manifest M.json) [--out LOGITS.f32]\n"
+            "usage: ds4 logits -m|--model FILE.gguf (--tokens 1,2,3 | --manifest M.json) [--out LOGITS.f32]\n"
             "                  [--mode prefill|decode|chunked:37,1,30,32] [--numerics exact|official]\n"
             "                  [--threads N] [--ctx N] [--dump-hidden FILE]\n"
             "                  [--ref REF.f32] [--max-diff X] [--ref-hidden REF.f32] [--max-hidden-diff X]\n"
@@ -67,7 +67,8 @@ static bool read_manifest(const char *path, ivec *out) {
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
-        fprintf(stderr, "ds4 logits: %s:%d: %s\n", path, je.line, je.text);
+        if (je.line > 0) fprintf(stderr, "ds4 logits: %s:%d: %s\n", path, je.line, je.text);
+        else fprintf(stderr, "ds4 logits: %s: %s\n", path, je.text);
         return false;
     }
     json_t *p = json_object_get(root, "prompt");
@@ -166,19 +167,20 @@ int cmd_logits(int argc, char **argv) {
 #define ARG(name) (!strcmp(a, name) && has)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto out_args;
         } else if (ARG("-m") || ARG("--model")) model = argv[++i];
         else if (ARG("--tokens")) {
-            if (!parse_list(argv[++i], &toks, "token")) return 2;
+            if (!parse_list(argv[++i], &toks, "token")) { rc = 2; goto out_args; }
         } else if (ARG("--manifest")) manifest = argv[++i];
         else if (ARG("--out")) out = argv[++i];
         else if (ARG("--mode")) mode = argv[++i];
         else if (ARG("--numerics")) {
-            if (!cli_parse_numerics("logits", argv[++i], &opts.numerics)) return 2;
+            if (!cli_parse_numerics("logits", argv[++i], &opts.numerics)) { rc = 2; goto out_args; }
         } else if (ARG("--threads")) {
-            if (!cli_parse_int("logits", "--threads", argv[++i], 0, 4096, &opts.n_threads)) return 2;
+            if (!cli_parse_int("logits", "--threads", argv[++i], 1, 4096, &opts.n_threads)) { rc = 2; goto out_args; }
         } else if (ARG("--ctx")) {
-            if (!cli_parse_int("logits", "--ctx", argv[++i], 1, 1 << 30, &ctx)) return 2;
+            if (!cli_parse_int("logits", "--ctx", argv[++i], 1, 1 << 30, &ctx)) { rc = 2; goto out_args; }
         }
         else if (ARG("--dump-hidden")) dump = argv[++i];
         else if (ARG("--ref")) ref = argv[++i];
@@ -190,31 +192,35 @@ int cmd_logits(int argc, char **argv) {
         else {
             fprintf(stderr, "ds4 logits: unknown or incomplete option '%s'\n\n", a);
             usage(stderr);
-            return 2;
+            rc = 2;
+            goto out_args;
         }
 #undef ARG
     }
-    if (manifest && !read_manifest(manifest, &toks)) return 2;
+    if (manifest && !read_manifest(manifest, &toks)) { rc = 2; goto out_args; }
     if (!model || toks.n == 0) {
         fprintf(stderr, "ds4 logits: need -m FILE and a non-empty --tokens or --manifest\n\n");
         usage(stderr);
-        return 2;
+        rc = 2;
+        goto out_args;
     }
     /* The evaluation schedule: chunk sizes summing to the token count. */
     if (!strcmp(mode, "prefill")) ipush(&chunks, toks.n);
     else if (!strcmp(mode, "decode"))
         for (int i = 0; i < toks.n; i++) ipush(&chunks, 1);
     else if (!strncmp(mode, "chunked:", 8)) {
-        if (!parse_list(mode + 8, &chunks, "chunk")) return 2;
+        if (!parse_list(mode + 8, &chunks, "chunk")) { rc = 2; goto out_args; }
         int sum = 0;
         for (int i = 0; i < chunks.n; i++) sum += chunks.v[i];
         if (sum != toks.n) {
             fprintf(stderr, "ds4 logits: chunks sum to %d, but there are %d tokens\n", sum, toks.n);
-            return 2;
+            rc = 2;
+            goto out_args;
         }
     } else {
         fprintf(stderr, "ds4 logits: --mode must be prefill, decode or chunked:A,B,..., not \"%s\"\n", mode);
-        return 2;
+        rc = 2;
+        goto out_args;
     }
     if (ctx <= 0) ctx = toks.n;
 
@@ -222,7 +228,7 @@ int cmd_logits(int argc, char **argv) {
     ds4_model *m = ds4_model_load(model, &opts, &err);
     if (!m) {
         fprintf(stderr, "ds4 logits: %s\n", err.msg);
-        return 1;
+        goto out_args;
     }
     ds4_session *s = ds4_session_create(m, ctx, &err);
     const int V = ds4_model_n_vocab(m), L = ds4_model_n_layers(m);
@@ -336,6 +342,7 @@ done:
     free(logits);
     ds4_session_free(s);
     ds4_model_free(m);
+out_args:
     free(toks.v);
     free(chunks.v);
     return rc;
