@@ -29,6 +29,8 @@ struct gguf_file {
     const uint8_t *base;
     uint64_t size;
     bool mapped;
+    void *map_base; /* what gguf_close unmaps (base may sit inside it) */
+    size_t map_len;
     uint32_t alignment;
     uint64_t data_offset;
     int64_t n_kv;

@@ -432,11 +432,14 @@ static bool parse_image(gguf_file *f, ds4_error *err) {
     return true;
 }
 
-static gguf_file *open_image(const uint8_t *base, uint64_t size, bool mapped, const char *path, ds4_error *err) {
+static gguf_file *open_image(const uint8_t *base, uint64_t size, void *map_base, size_t map_len, const char *path,
+                             ds4_error *err) {
     gguf_file *f = ds4_xcalloc(1, sizeof *f);
     f->base = base;
     f->size = size;
-    f->mapped = mapped;
+    f->mapped = map_base != NULL;
+    f->map_base = map_base;
+    f->map_len = map_len;
     f->path = ds4_xstrdup(path);
     if (!parse_image(f, err)) {
         gguf_close(f);
@@ -451,7 +454,40 @@ gguf_file *gguf_open_memory(const void *data, size_t size, ds4_error *err) {
         return NULL;
     }
     static const uint8_t empty[1];
-    return open_image(data ? data : empty, size, false, "<memory>", err);
+    return open_image(data ? data : empty, size, NULL, 0, "<memory>", err);
+}
+
+/* DS4_HUGEPAGES=1: read the file into anonymous memory advised for 2 MiB
+ * transparent huge pages instead of mapping the page cache. A file mapping
+ * uses 4 KiB pages, and measured on a 2-core KVM guest a two-thread read
+ * stream over it ran at ~16 GB/s against ~27 GB/s over huge pages (TLB
+ * walks): decode streams every weight once per token, so this caps it.
+ * Costs a full read at load and needs the weights to fit in RAM (no paging
+ * back to the file), hence opt-in. */
+static gguf_file *open_hugepages(int fd, const char *path, uint64_t size, ds4_error *err) {
+    const size_t huge = (size_t)2 << 20;
+    size_t len = ((size_t)size + huge - 1) / huge * huge + huge; /* room to align */
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        ds4_fail(err, "%s: DS4_HUGEPAGES: cannot allocate %" PRIu64 " bytes: %s", path, size, strerror(errno));
+        return NULL;
+    }
+    uint8_t *base = (uint8_t *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(base, (size_t)size, MADV_HUGEPAGE); /* advisory: 4 KiB pages still work */
+    for (uint64_t off = 0; off < size;) {
+        size_t want = size - off > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(size - off);
+        ssize_t got = pread(fd, base + off, want, (off_t)off);
+        if (got <= 0) {
+            ds4_fail(err, "%s: DS4_HUGEPAGES: read failed at offset %" PRIu64 ": %s", path, off,
+                     got < 0 ? strerror(errno) : "unexpected end of file");
+            munmap(m, len);
+            return NULL;
+        }
+        off += (uint64_t)got;
+    }
+    gguf_file *f = open_image(base, size, m, len, path, err);
+    if (!f) ds4_error_prefix(err, "%s", path);
+    return f;
 }
 
 gguf_file *gguf_open(const char *path, ds4_error *err) {
@@ -473,6 +509,12 @@ gguf_file *gguf_open(const char *path, ds4_error *err) {
         close(fd);
         return NULL;
     }
+    const char *hp = getenv("DS4_HUGEPAGES");
+    if (hp && *hp && strcmp(hp, "0") != 0) {
+        gguf_file *f = open_hugepages(fd, path, size, err);
+        close(fd);
+        return f;
+    }
     void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
@@ -480,14 +522,14 @@ gguf_file *gguf_open(const char *path, ds4_error *err) {
         ds4_fail(err, "%s: mmap of %" PRIu64 " bytes failed: %s", path, size, strerror(e));
         return NULL;
     }
-    gguf_file *f = open_image(m, size, true, path, err);
+    gguf_file *f = open_image(m, size, m, (size_t)size, path, err);
     if (!f) ds4_error_prefix(err, "%s", path);
     return f;
 }
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
-    if (f->mapped && f->base) munmap((void *)f->base, (size_t)f->size);
+    if (f->mapped && f->map_base) munmap(f->map_base, f->map_len);
     if (f->kv)
         for (int64_t i = 0; i < f->n_kv; i++) free(f->kv[i].str_off);
     free(f->kv);

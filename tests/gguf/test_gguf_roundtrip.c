@@ -209,6 +209,21 @@ Test(gguf_roundtrip, alignment_64_is_recorded) {
     check_file(p, 64);
 }
 
+/* DS4_HUGEPAGES=1 reads the file into 2 MiB-aligned anonymous memory
+ * instead of mapping it; everything must read back the same. */
+Test(gguf_roundtrip, hugepages_copy_reads_the_same) {
+    const char *p = path_in("hp.gguf");
+    write_file(p, 64);
+    setenv("DS4_HUGEPAGES", "1", 1);
+    check_file(p, 64);
+    ds4_error err = {{0}};
+    gguf_file *f = gguf_open(p, &err);
+    cr_assert_not_null(f, "%s", err.msg);
+    cr_assert_eq((uintptr_t)gguf_base(f) % ((uintptr_t)2 << 20), 0, "copy is 2 MiB aligned");
+    gguf_close(f);
+    unsetenv("DS4_HUGEPAGES");
+}
+
 Test(gguf_roundtrip, memory_image_matches_file) {
     const char *p = path_in("mem.gguf");
     write_file(p, 32);
