@@ -138,6 +138,14 @@ static size_t round64(size_t v) { return (v + 63) & ~(size_t)63; }
 /* Chunk size in bytes of weights per task: large enough that the hand-out
  * cost vanishes, small enough for several chunks per thread. */
 #define CHUNK_BYTES (64 * 1024)
+/* Single-token products (decode) have no L2 reuse to protect, and a 64 KiB
+ * chunk measured poorly at two threads: Q8_0 at Flash shapes streamed 17.5
+ * GB/s (0.70 of triad) with 64 KiB chunks, 21-25 with 1 MiB and 22-27
+ * (0.90-1.13) with 4 MiB on a 2-core guest, where a plain two-thread read
+ * loop gets 27. Longer contiguous runs per thread keep the hardware
+ * prefetchers streaming; the ">= 8 chunks per thread" cap below keeps the
+ * split balanced for small matrices. */
+#define MATVEC_CHUNK_BYTES (4096 * 1024)
 
 void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
                 int64_t n_tok, float *Y, ds4_pool *pool) {
@@ -161,7 +169,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
         c.act_bytes = q.act_bytes;
     }
     const int nt = pool ? ds4_pool_threads(pool) : 1;
-    int64_t rpt = (int64_t)(CHUNK_BYTES / row_bytes);
+    int64_t rpt = (int64_t)((n_tok == 1 ? MATVEC_CHUNK_BYTES : CHUNK_BYTES) / row_bytes);
     if (rpt < 1) rpt = 1;
     /* At least ~4 chunks per thread so the split stays balanced. */
     const int64_t max_rpt = rows / (4 * (int64_t)nt);
@@ -289,7 +297,9 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
     /* Row chunks of every job in one task list: the threads stream from one
      * matrix to the next without a barrier in between. */
     const int nt = pool ? ds4_pool_threads(pool) : 1;
-    int64_t chunk = CHUNK_BYTES;
+    bool single_tok = true;
+    for (int j = 0; j < n_jobs; j++) single_tok = single_tok && bj[j].c.n_tok == 1;
+    int64_t chunk = single_tok ? MATVEC_CHUNK_BYTES : CHUNK_BYTES;
     if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
     size_t n_tasks = 0;
     for (int j = 0; j < n_jobs; j++) {
