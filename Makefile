@@ -103,7 +103,11 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 
-demo: $(BUILD)/ds4
+# Installs the build dependencies first (a no-op when present), so that
+# `make demo` works on a fresh Debian/Ubuntu machine.
+demo:
+	@sh tools/deps.sh --build
+	$(MAKE) all
 	@sh tools/demo.sh
 
 clean:

@@ -1,12 +1,16 @@
 #!/bin/sh
 # Installs what ds4 needs to build and test. Debian/Ubuntu: apt-get (only the
 # missing packages). macOS: prints the Homebrew line.
+# --build: only what building build/ds4 needs (used by `make demo`).
 set -e
+BUILD_ONLY=0
+[ "${1:-}" = "--build" ] && BUILD_ONLY=1
 if [ "$(uname)" = "Darwin" ]; then
     echo "macOS: brew install pcre2 libmicrohttpd jansson libedit openssl criterion node pkg-config"
     exit 0
 fi
-PKGS="build-essential clang pkg-config libcriterion-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libedit-dev libssl-dev nodejs npm"
+PKGS="build-essential pkg-config libpcre2-dev libmicrohttpd-dev libjansson-dev libedit-dev libssl-dev"
+[ $BUILD_ONLY -eq 1 ] || PKGS="$PKGS clang libcriterion-dev nodejs npm"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -24,7 +28,7 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 # Node packages for the client and tokenizer reference tests (pinned by the lockfile).
-if [ -f tests/node/package-lock.json ]; then
+if [ $BUILD_ONLY -eq 0 ] && [ -f tests/node/package-lock.json ]; then
     if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
         echo "deps: npm ci in tests/node"
         (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
