@@ -386,22 +386,8 @@ static void init_tables(void) {
 
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    ds4_dot_fn f = NULL;
-    switch (type) {
-    case DS4_TYPE_F32: f = dot_f32; break;
-    case DS4_TYPE_F16: f = dot_f16; break;
-    case DS4_TYPE_BF16: f = dot_bf16; break;
-    case DS4_TYPE_Q8_0: f = dot_q8_0; break;
-    case DS4_TYPE_Q2_K: f = dot_q2_K; break;
-    case DS4_TYPE_Q4_K: f = dot_q4_K; break;
-    case DS4_TYPE_IQ2_XXS: f = dot_iq2_xxs; break;
-    default: return false;
-    }
-    k->dot = f;
-    k->act_bytes = NULL;
-    k->act_prep = NULL;
-    k->dot2 = NULL;
-    return true;
+    static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
+    return ds4_dot_kernel_from_set(&set, type, k);
 }
 
 #else

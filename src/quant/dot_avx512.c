@@ -320,22 +320,16 @@ static void init_tables(void) {
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    k->act_bytes = NULL;
-    k->act_prep = NULL;
-    k->dot2 = NULL;
-    switch (type) {
-    case DS4_TYPE_F32: k->dot = dot_f32; return true;
-    case DS4_TYPE_F16: k->dot = dot_f16; return true;
-    case DS4_TYPE_BF16: k->dot = dot_bf16; return true;
-    case DS4_TYPE_Q2_K: k->dot = dot_q2_K; return true;
-    case DS4_TYPE_IQ2_XXS:
-        k->dot = dot_iq2_xxs;
+    /* Q8_0 and Q4_K stay on the AVX2 kernels (memory-bound there already). */
+    static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, NULL, dot_q2_K, NULL, dot_iq2_xxs};
+    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
+    if (type == DS4_TYPE_IQ2_XXS) {
+        /* activations permuted once per matvec into the lookup order; two-token form for prefill */
         k->dot2 = dot2_iq2_xxs;
         k->act_bytes = iq2_act_bytes;
         k->act_prep = iq2_act_prep;
-        return true;
-    default: return false;
     }
+    return true;
 }
 
 #else

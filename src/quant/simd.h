@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gguf/types.h"
+
 /* Software prefetch distance of the quantized kernels' block loops (one
  * line per 64 bytes consumed, this far ahead; rows of a matvec chunk are
  * contiguous, so near a row's end it reaches into the next row). Measured
@@ -44,6 +46,29 @@ typedef struct {
     ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
+
+/* One SIMD level's plain dot functions (standard activation layout, no
+ * two-token form); NULL where the level has no kernel for the type. */
+typedef struct {
+    ds4_dot_fn f32, f16, bf16, q8_0, q2_K, q4_K, iq2_xxs;
+} ds4_dot_set;
+
+/* *k = the plain kernel of `set` for `type`; false when it has none. */
+static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type, ds4_dot_kernel *k) {
+    ds4_dot_fn f = NULL;
+    switch (type) {
+    case DS4_TYPE_F32: f = set->f32; break;
+    case DS4_TYPE_F16: f = set->f16; break;
+    case DS4_TYPE_BF16: f = set->bf16; break;
+    case DS4_TYPE_Q8_0: f = set->q8_0; break;
+    case DS4_TYPE_Q2_K: f = set->q2_K; break;
+    case DS4_TYPE_Q4_K: f = set->q4_K; break;
+    case DS4_TYPE_IQ2_XXS: f = set->iq2_xxs; break;
+    default: break;
+    }
+    *k = (ds4_dot_kernel){.dot = f};
+    return f != NULL;
+}
 
 /* Fill *k with the kernel for weight type `type` at that SIMD level. Return
  * false when the level is not compiled in or has no kernel for the type.
