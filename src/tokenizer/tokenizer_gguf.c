@@ -62,6 +62,11 @@ static bool read_types(const gguf_file *f, size_t n_tokens, int32_t **out, ds4_e
             free(t);
             return false;
         }
+        /* token types are small codes; a value outside int32 is a corrupt file */
+        if (!(v >= INT32_MIN && v <= INT32_MAX)) {
+            free(t);
+            return ds4_fail(err, "%s[%llu]: value %.0f is out of range", key, (unsigned long long)i, v);
+        }
         t[i] = (int32_t)v;
     }
     *out = t;
