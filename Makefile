@@ -94,7 +94,7 @@ fuzz:
 	@sh tools/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz-smoke:
-	@sh tools/fuzz.sh 20
+	@FUZZ_RUNS=40000 sh tools/fuzz.sh 20
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/unit-tests-asan

@@ -3,6 +3,12 @@
 # (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS seconds on
 # its seed corpus tests/fuzz/corpus/<name>/. Skipped (with a message) when
 # clang is not installed.
+#
+# FUZZ_RUNS=N (set by `make fuzz-smoke`) makes the run reproducible: a fixed
+# seed, at most N inputs, starting from the committed corpus only, so CI
+# replays (a prefix of) the same input sequence every time; a time limit can
+# only shorten that sequence. `make fuzz` explores freely (random seed,
+# accumulated corpus).
 set -e
 SECONDS_EACH=${1:-60}
 if ! command -v clang >/dev/null 2>&1; then
@@ -23,9 +29,15 @@ for t in $targets; do
     bin=$B/fuzz_$name
     clang $FLAGS -fsanitize=fuzzer,address,undefined "$t" $B/libds4-asan.a $LIBS -o "$bin"
     work=$B/corpus_$name
+    extra=""
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        work=$B/smoke_$name
+        rm -rf "$work"
+        extra="-seed=1 -runs=$FUZZ_RUNS"
+    fi
     mkdir -p "$work"
     echo "fuzz: $name for ${SECONDS_EACH}s"
-    "$bin" -max_total_time="$SECONDS_EACH" -print_final_stats=0 "$work" "tests/fuzz/corpus/$name" 2>"$B/fuzz_$name.log" || {
+    "$bin" $extra -max_total_time="$SECONDS_EACH" -print_final_stats=0 "$work" "tests/fuzz/corpus/$name" 2>"$B/fuzz_$name.log" || {
         tail -40 "$B/fuzz_$name.log"; echo "fuzz: $name FAILED"; exit 1; }
     grep -E '^#[0-9]+.*DONE' "$B/fuzz_$name.log" | tail -1 || true
 done
