@@ -6,6 +6,10 @@ set -eu
 . tests/integration/lib/common.sh
 M=$(pwd)/models/ds4-demo-q2.gguf
 command -v script >/dev/null 2>&1 || fail "script (util-linux) is needed"
+# script runs the command through $SHELL -c; "exec" makes ds4 the pty's only
+# foreground process, so Ctrl-C reaches ds4 alone (a dash that stays as parent
+# would die of the SIGINT and fail the run). Pin the shell so runs agree.
+SHELL=/bin/sh; export SHELL
 
 # Waits (up to 30 s) until the pty transcript matches a pattern, or grows.
 wait_for() { i=0; while ! grep -q "$1" "$T/pty" 2>/dev/null; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || return 1; done; }
@@ -15,7 +19,7 @@ wait_growth() { i=0; while [ "$(wc -c <"$T/pty")" -lt "$1" ]; do sleep 0.1; i=$(
 : >"$T/pty"
 (wait_for 'help for commands' && printf 'Hello there\r' && wait_for 'Hello there' && sleep 0.3 &&
  printf '/stats\r' && wait_for 'last finish' && printf '/quit\r') |
-    timeout 60 script -qec "$BIN chat -m $M --nothink -n 20 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
+    timeout 60 script -qec "exec $BIN chat -m $M --nothink -n 20 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
     || { cat "$T/pty"; fail "chat in a pty"; }
 tr -d '\r' <"$T/pty" >"$T/out"
 grep -q '^ds4 chat: .*/help for commands' "$T/out" || fail "no banner: $(cat "$T/out")"
@@ -30,7 +34,7 @@ grep -q '^> /quit' "$T/out" || fail "/quit not reached"
 (wait_for 'help for commands' && printf 'Tell me a long tale\r' && wait_for 'long tale' &&
  wait_growth $(( $(wc -c <"$T/pty") + 300 )) && printf '\003' && wait_for 'interrupted' &&
  printf '/stats\r' && wait_for 'last finish' && printf '/quit\r') |
-    timeout 60 script -qec "$BIN chat -m $M --nothink -n 100000 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
+    timeout 60 script -qec "exec $BIN chat -m $M --nothink -n 100000 --seed 1 -t 2" /dev/null >"$T/pty" 2>&1 \
     || { cat "$T/pty"; fail "chat in a pty (Ctrl-C)"; }
 tr -d '\r' <"$T/pty" >"$T/out"
 grep -q 'interrupted' "$T/out" || fail "Ctrl-C did not interrupt: $(cat "$T/out")"
