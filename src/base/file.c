@@ -52,3 +52,20 @@ char *ds4_path_join(const char *dir, const char *name) {
     memcpy(p + a + 1, name, b + 1);
     return p;
 }
+
+uint64_t ds4_meminfo_bytes(const char *key) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    const size_t kl = strlen(key);
+    uint64_t v = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (!strncmp(line, key, kl) && line[kl] == ':' && sscanf(line + kl + 1, "%llu", &kb) == 1) {
+            v = (uint64_t)kb * 1024;
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}

@@ -4,6 +4,7 @@
 #define DS4_BASE_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "base/error.h"
@@ -19,5 +20,9 @@ char *ds4_read_stream(FILE *f, const char *name, size_t *len, ds4_error *err);
 
 /* "dir/name" as a malloc'd string. */
 char *ds4_path_join(const char *dir, const char *name);
+
+/* A "Key:  N kB" line of /proc/meminfo ("MemAvailable", "MemTotal") in
+ * bytes; 0 when the file or the key is missing (not Linux). */
+uint64_t ds4_meminfo_bytes(const char *key);
 
 #endif

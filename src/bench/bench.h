@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/pool.h"
+#include "engine/engine.h"
 #include "model/config.h"
 
 /* Best and median of repeated measurements. */
@@ -19,8 +20,6 @@ ds4_bench_stat ds4_bench_stat_of(double *samples, int n); /* sorts samples */
 
 /* Last-level cache size in bytes as the OS reports it (0 if unknown). */
 size_t ds4_llc_bytes(void);
-/* MemAvailable from /proc/meminfo in bytes (0 if unknown). */
-size_t ds4_mem_available(void);
 
 /* Streaming buffers: 2 MiB aligned and advised for transparent huge pages
  * (with 4 KiB pages a DRAM stream also pays a page walk every 4 KiB).
@@ -66,6 +65,7 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out);
 
 typedef struct {
     const char *model;
+    ds4_weights_mode weights; /* auto (default), mmap or ram */
     int threads;          /* <= 0: one per CPU */
     int ctx_start;        /* tokens prefilled before the timed decode */
     int ctx_max;          /* session context (raised to fit the runs) */

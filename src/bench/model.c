@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "base/progress.h"
 #include "bench/bench.h"
 #include "engine/engine.h"
@@ -32,7 +33,7 @@ static double prefault(const gguf_file *f, uint64_t *bytes) {
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) total += gguf_tensor_at(f, i)->nbytes;
     *bytes = total;
     /* A model that does not fit would only thrash: decode then streams from disk. */
-    const size_t avail = ds4_mem_available();
+    const size_t avail = (size_t)ds4_meminfo_bytes("MemAvailable");
     if (avail && total > avail) return -1.0;
     total = 0;
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
@@ -75,12 +76,17 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
     ds4_model_opts mo;
     ds4_model_opts_default(&mo);
     mo.n_threads = o->threads;
+    mo.weights = o->weights;
+    mo.progress = true;
     ds4_error err;
+    const double t_load = ds4_now();
     ds4_model *m = ds4_model_load(o->model, &mo, &err);
     if (!m) {
         fprintf(stderr, "ds4 bench: %s\n", err.msg);
         return 1;
     }
+    const double load_s = ds4_now() - t_load;
+    const bool in_ram = ds4_model_weights_in_ram(m);
     const int threads = ds4_model_threads(m), vocab = ds4_model_n_vocab(m), L = ds4_model_n_layers(m);
     int max_prefill = 0;
     for (int i = 0; i < o->n_prefill; i++) max_prefill = o->prefill[i] > max_prefill ? o->prefill[i] : max_prefill;
@@ -109,11 +115,12 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
     }
     ds4_pool_destroy(pool);
     uint64_t mapped = 0;
-    const double pf = prefault(ds4_model_gguf(m), &mapped);
+    const double pf = in_ram ? 0.0 : prefault(ds4_model_gguf(m), &mapped);
     if (o->csv) {
         fprintf(out, "section,name,value,value2,value3,value4\n");
         fprintf(out, "model,layers,%d,,,\nmodel,weight_bytes,%llu,,,\nmodel,threads,%d,,,\nmodel,simd,%s,,,\n", L,
                 (unsigned long long)ds4_model_weight_bytes(m), threads, ds4_simd_level());
+        fprintf(out, "model,weights,%s,%.3f,,\n", in_ram ? "ram" : "mmap", load_s);
         fprintf(out, "triad,gbs,%.3f,%.3f,,\n", triad.best, triad.median);
     } else {
         fprintf(out, "ds4 bench: %s: %d layers, %s of weights, %d threads, simd %s\n", o->model, L,
@@ -121,11 +128,13 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
         fprintf(out, "triad (3 arrays of %s%s): %.1f GB/s best, %.1f median\n",
                 ds4_format_bytes((double)triad_bytes, b2, sizeof b2), capped ? ", capped by available memory" : "",
                 triad.best, triad.median);
-        if (pf < 0)
+        if (in_ram)
+            fprintf(out, "weights: read into huge-page RAM at load (%.2f s)\n", load_s);
+        else if (pf < 0)
             fprintf(out, "prefault: skipped, %s of weights exceed the available memory (decode will read from disk)\n",
                     ds4_format_bytes((double)mapped, b1, sizeof b1));
         else
-            fprintf(out, "prefault: %s touched in %.2f s\n", ds4_format_bytes((double)mapped, b1, sizeof b1), pf);
+            fprintf(out, "weights: mapped (4 KiB pages), %s touched in %.2f s\n", ds4_format_bytes((double)mapped, b1, sizeof b1), pf);
     }
 
     /* (b) decode */

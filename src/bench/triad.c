@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/progress.h"
 #include "bench/bench.h"
 
@@ -33,25 +34,11 @@ size_t ds4_llc_bytes(void) {
     return 0;
 }
 
-size_t ds4_mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "MemAvailable:", 13)) {
-            kb = (size_t)strtoull(line + 13, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb * 1024;
-}
-
 size_t ds4_triad_default_array_bytes(bool *capped) {
     size_t llc = ds4_llc_bytes();
     if (llc == 0) llc = 64u << 20;
     size_t want = llc * 8 / 3 + 1;
-    size_t avail = ds4_mem_available();
+    size_t avail = (size_t)ds4_meminfo_bytes("MemAvailable");
     *capped = false;
     if (avail && want * 3 > avail / 4) {
         want = avail / 12;

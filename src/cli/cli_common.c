@@ -81,11 +81,18 @@ bool cli_parse_numerics(const char *cmd, const char *v, ds4_numerics *out) {
     return false;
 }
 
-bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics) {
+bool cli_parse_weights(const char *cmd, const char *v, ds4_weights_mode *out) {
+    if (ds4_weights_mode_parse(v, out)) return true;
+    fprintf(stderr, "ds4 %s: bad value for --weights: '%s' (auto, mmap or ram)\n", cmd, v);
+    return false;
+}
+
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics,
+                    ds4_weights_mode weights) {
     memset(cm, 0, sizeof *cm);
     cm->path = cli_resolve_model(opt_path);
     if (!cm->path) return false;
-    ds4_model_opts o = {.n_threads = threads, .numerics = numerics, .progress = true};
+    ds4_model_opts o = {.n_threads = threads, .numerics = numerics, .progress = true, .weights = weights};
     ds4_error err = {{0}};
     double t0 = ds4_now();
     cm->model = ds4_model_load(cm->path, &o, &err);
@@ -94,7 +101,7 @@ bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int th
         cli_model_free(cm);
         return false;
     }
-    warm_weights(cm->model);
+    if (!ds4_model_weights_in_ram(cm->model)) warm_weights(cm->model);
     cm->tok = ds4_tokenizer_load(ds4_model_gguf(cm->model), &err);
     if (!cm->tok) {
         fprintf(stderr, "ds4 %s: %s: tokenizer: %s\n", cmd, cm->path, err.msg);
@@ -285,6 +292,7 @@ void cli_common_usage(FILE *f) {
             "  -c, --ctx N           context size in tokens (default 32768)\n"
             "  -t, --threads N       CPU threads (default: one per physical core)\n"
             "  --numerics MODE       official (default: DeepSeek's inference rounding) | exact (plain fp32)\n"
+            CLI_WEIGHTS_HELP
             "  --think MODE          none | high | max (default high; max needs --ctx >= 393216)\n"
             "  --nothink, --think-max  the same as --think none / --think max\n"
             "  -sys, --system TEXT   system prompt (default \"You are a helpful assistant\"; \"\" = none)\n"
@@ -317,6 +325,7 @@ int cli_parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o
     }
     else if (!strcmp(a, "--nothink")) o->think = DS4_THINK_NONE;
     else if (!strcmp(a, "--numerics")) { VAL(); CHK(cli_parse_numerics(cmd, v, &o->numerics)); }
+    else if (!strcmp(a, "--weights")) { VAL(); CHK(cli_parse_weights(cmd, v, &o->weights)); }
     else if (!strcmp(a, "--think-max")) o->think = DS4_THINK_MAX;
     else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { VAL(); o->system = v; }
     else if (!strcmp(a, "--temp")) { VAL(); CHK(cli_parse_float(cmd, a, v, 0, 100, &o->sp.temp)); }

@@ -30,9 +30,15 @@ typedef struct cli_model {
 
 /* Resolves, loads (progress bar on a terminal) and builds the tokenizer.
  * Prints the error and returns false on failure. */
-bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics);
+bool cli_model_load(cli_model *cm, const char *cmd, const char *opt_path, int threads, ds4_numerics numerics,
+                    ds4_weights_mode weights);
 /* Parses a --numerics value (exact|official), printing the error. */
 bool cli_parse_numerics(const char *cmd, const char *v, ds4_numerics *out);
+/* Parses a --weights value (auto|mmap|ram), printing the error. */
+bool cli_parse_weights(const char *cmd, const char *v, ds4_weights_mode *out);
+/* The --weights help line, shared by every command that loads a model. */
+#define CLI_WEIGHTS_HELP \
+    "  --weights MODE        auto (default: read into huge-page RAM when it fits, else map) | mmap | ram\n"
 void cli_model_free(cli_model *cm);
 
 /* Option values: print "ds4 <cmd>: bad value for <flag>: '<v>'" and return
@@ -49,6 +55,7 @@ typedef struct cli_opts {
     int ctx, threads, n_tokens;
     int think; /* ds4_think_mode */
     ds4_numerics numerics;
+    ds4_weights_mode weights;
     const char *system;
     ds4_sampler_params sp;
 } cli_opts;

@@ -7,12 +7,13 @@
 
 #include "base/pool.h"
 #include "bench/bench.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ds4 bench -m|--model FILE.gguf [--threads N] [--gen N] [--ctx-start N] [--ctx-max N]\n"
-            "                 [--prefill 512,2048] [--csv] [--triad-mb M]\n"
+            "                 [--prefill 512,2048] [--csv] [--triad-mb M] [--weights auto|mmap|ram]\n"
             "       ds4 bench kernels [options]\n\n"
             "ds4 bench -m: memory bandwidth (triad, same thread count), decode tok/s with the weight bytes\n"
             "per token counted by the engine (achieved GB/s and fraction of the triad), prefill tok/s at\n"
@@ -105,7 +106,7 @@ static int bench_kernels(int argc, char **argv) {
 }
 
 static int bench_model(int argc, char **argv) {
-    ds4_bench_model_opts o = {NULL, 0, 0, 0, 16, {512, 2048}, 2, false, 0};
+    ds4_bench_model_opts o = {.gen = 16, .prefill = {512, 2048}, .n_prefill = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
@@ -122,6 +123,8 @@ static int bench_model(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) {
             if (!parse_long(a, v, 1, 1024, &x)) return 2;
             o.threads = (int)x;
+        } else if (!strcmp(a, "--weights")) {
+            if (!v || !cli_parse_weights("bench", v, &o.weights)) return 2;
         } else if (!strcmp(a, "--gen")) {
             if (!parse_long(a, v, 0, 1 << 20, &x)) return 2;
             o.gen = (int)x;

@@ -311,7 +311,7 @@ int cmd_chat(int argc, char **argv) {
     c.think = (ds4_think_mode)c.op.think;
     if (ds4_chat_effective_think(c.think, c.op.ctx) != c.think)
         fprintf(stderr, "ds4 chat: Think Max needs --ctx >= %d; using high\n", DS4_THINK_MAX_MIN_CTX);
-    if (!cli_model_load(&c.cm, "chat", c.op.model, c.op.threads, c.op.numerics)) return 1;
+    if (!cli_model_load(&c.cm, "chat", c.op.model, c.op.threads, c.op.numerics, c.op.weights)) return 1;
     ds4_error err = {{0}};
     int rc = 1;
     if (!(c.sess = ds4_session_create(c.cm.model, c.op.ctx, &err))) {

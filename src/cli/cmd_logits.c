@@ -17,6 +17,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: ds4 logits -m|--model FILE.gguf (--tokens 1,2,3 | --manifest M.json) [--out LOGITS.f32]\n"
             "                  [--mode prefill|decode|chunked:37,1,30,32] [--numerics exact|official]\n"
+            "                  [--weights auto|mmap|ram]\n"
             "                  [--threads N] [--ctx N] [--dump-hidden FILE]\n"
             "                  [--ref REF.f32] [--max-diff X] [--ref-hidden REF.f32] [--max-hidden-diff X]\n"
             "                  [--require-argmax] [--loss]\n\n"
@@ -177,6 +178,8 @@ int cmd_logits(int argc, char **argv) {
         else if (ARG("--mode")) mode = argv[++i];
         else if (ARG("--numerics")) {
             if (!cli_parse_numerics("logits", argv[++i], &opts.numerics)) { rc = 2; goto out_args; }
+        } else if (ARG("--weights")) {
+            if (!cli_parse_weights("logits", argv[++i], &opts.weights)) { rc = 2; goto out_args; }
         } else if (ARG("--threads")) {
             if (!cli_parse_int("logits", "--threads", argv[++i], 1, 4096, &opts.n_threads)) { rc = 2; goto out_args; }
         } else if (ARG("--ctx")) {

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  --max-windows N       stop after N windows (0 = all)\n"
             "  -t, --threads N       CPU threads (default: one per physical core)\n"
             "  --numerics MODE       exact (default: plain fp32, the reference protocol) | official\n"
+            CLI_WEIGHTS_HELP
             "  --json                print the result as JSON on stdout\n");
 }
 
@@ -46,6 +47,7 @@ int cmd_perplexity(int argc, char **argv) {
     float tail = 1.0f;
     bool json = false;
     ds4_numerics numerics = DS4_NUMERICS_EXACT;
+    ds4_weights_mode weights = DS4_WEIGHTS_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
 #define VAL() do { if (!(v = cli_value("perplexity", argc, argv, &i))) return 2; } while (0)
@@ -58,6 +60,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--tail-fraction")) { VAL(); if (!cli_parse_float("perplexity", a, v, 1e-9f, 1, &tail)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_parse_int("perplexity", a, v, 1, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--weights")) { VAL(); if (!cli_parse_weights("perplexity", v, &weights)) return 2; }
         else if (!strcmp(a, "--numerics")) { VAL(); if (!cli_parse_numerics("perplexity", v, &numerics)) return 2; }
         else { fprintf(stderr, "ds4 perplexity: unknown option '%s' (see ds4 perplexity --help)\n", a); return 2; }
 #undef VAL
@@ -84,7 +87,8 @@ int cmd_perplexity(int argc, char **argv) {
     }
     ds4_model_opts mo = {.n_threads = threads,
                          .numerics = numerics,
-                         .progress = true};
+                         .progress = true,
+                         .weights = weights};
     int rc = 1;
     ds4_model *m = NULL;
     ds4_tokenizer *tok = NULL;

@@ -108,7 +108,7 @@ int cmd_run(int argc, char **argv) {
     float *logits = NULL;
     char *rendered = NULL;
     ds4_tokens ids = {0};
-    if (!cli_model_load(&cm, "run", model, threads, op.numerics)) goto out_text;
+    if (!cli_model_load(&cm, "run", model, threads, op.numerics, op.weights)) goto out_text;
 
     ds4_think_mode eff = ds4_chat_effective_think(think, ctx);
     if (!raw && think == DS4_THINK_MAX && eff != DS4_THINK_MAX)

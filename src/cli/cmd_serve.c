@@ -17,6 +17,7 @@ static void usage(FILE *out) {
             "  -c, --ctx N             context size in tokens (default 32768)\n"
             "  -t, --threads N         compute threads (default: one per physical core)\n"
             "  --numerics MODE         official (default: DeepSeek's inference rounding) | exact (plain fp32)\n"
+            "  --weights MODE          auto (default: read into huge-page RAM when it fits, else map) | mmap | ram\n"
             "  --api-key KEY           require Authorization: Bearer KEY or x-api-key: KEY\n"
             "  --cors                  add Access-Control-Allow-* headers\n"
             "  --max-request-mb N      largest request body (default 64)\n"
@@ -63,6 +64,10 @@ int cmd_serve(int argc, char **argv) {
         STR_FLAG(!strcmp(a, "--port-file"), c.port_file)
         if (!strcmp(a, "--numerics")) {
             if (!(v = cli_value("serve", argc, argv, &i)) || !cli_parse_numerics("serve", v, &c.numerics)) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--weights")) {
+            if (!(v = cli_value("serve", argc, argv, &i)) || !cli_parse_weights("serve", v, &c.weights)) return 2;
             continue;
         }
         if (!strcmp(a, "--kv-disk-dir")) {

@@ -2,10 +2,12 @@
 #include "engine/engine.h"
 
 #include <sched.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "base/progress.h"
 #include "engine/cpu/internal.h"
 #include "engine/cpu/ops.h"
@@ -51,8 +53,57 @@ void ds4_model_opts_default(ds4_model_opts *o) {
     o->progress = false;
 }
 
+bool ds4_weights_auto_ram(uint64_t file_bytes) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return false; /* no THP: a copy would only double the memory */
+    char mode[128] = "";
+    bool thp = fgets(mode, sizeof mode, f) && !strstr(mode, "[never]");
+    fclose(f);
+    if (!thp) return false;
+    const uint64_t avail = ds4_meminfo_bytes("MemAvailable"), total = ds4_meminfo_bytes("MemTotal");
+    uint64_t reserve = total / 8;
+    if (reserve < ((uint64_t)2 << 30)) reserve = (uint64_t)2 << 30;
+    return avail > reserve && file_bytes <= avail - reserve;
+}
+
+bool ds4_weights_mode_parse(const char *s, ds4_weights_mode *out) {
+    if (!strcmp(s, "auto")) *out = DS4_WEIGHTS_AUTO;
+    else if (!strcmp(s, "mmap")) *out = DS4_WEIGHTS_MMAP;
+    else if (!strcmp(s, "ram")) *out = DS4_WEIGHTS_RAM;
+    else return false;
+    return true;
+}
+
+const char *ds4_weights_mode_name(ds4_weights_mode m) {
+    return m == DS4_WEIGHTS_MMAP ? "mmap" : m == DS4_WEIGHTS_RAM ? "ram" : "auto";
+}
+
+/* AUTO resolved: DS4_WEIGHTS, then the size rule. */
+static bool resolve_weights(const char *path, ds4_weights_mode mode, bool *ram, ds4_error *err) {
+    const char *env = getenv("DS4_WEIGHTS");
+    if (mode == DS4_WEIGHTS_AUTO && env && *env && !ds4_weights_mode_parse(env, &mode)) {
+        ds4_fail(err, "bad value for DS4_WEIGHTS: '%s' (auto, mmap or ram)", env);
+        return false;
+    }
+    if (mode != DS4_WEIGHTS_AUTO) {
+        *ram = mode == DS4_WEIGHTS_RAM;
+        return true;
+    }
+    struct stat st;
+    *ram = stat(path, &st) == 0 && S_ISREG(st.st_mode) && ds4_weights_auto_ram((uint64_t)st.st_size);
+    return true;
+}
+
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err) {
-    gguf_file *f = gguf_open(path, err);
+    ds4_model_opts def;
+    if (!opts) {
+        ds4_model_opts_default(&def);
+        opts = &def;
+    }
+    bool ram;
+    if (!resolve_weights(path, opts->weights, &ram, err)) return NULL;
+    const gguf_open_opts go = {ram ? GGUF_OPEN_READ : GGUF_OPEN_MAP, opts->progress};
+    gguf_file *f = gguf_open_with(path, &go, err);
     if (!f) return NULL;
     ds4_model *m = ds4_model_from_gguf(f, opts, err);
     if (!m) ds4_error_prefix(err, "%s", path);
@@ -109,6 +160,7 @@ const gguf_file *ds4_model_gguf(const ds4_model *m) { return m->file; }
 int ds4_model_n_vocab(const ds4_model *m) { return m->cfg.n_vocab; }
 int ds4_model_n_layers(const ds4_model *m) { return m->cfg.n_layer; }
 uint64_t ds4_model_weight_bytes(const ds4_model *m) { return m->w.mapped_bytes; }
+bool ds4_model_weights_in_ram(const ds4_model *m) { return gguf_is_copy(m->file); }
 const ds4_config *ds4_model_config(const ds4_model *m) { return &m->cfg; }
 ds4_numerics ds4_model_numerics(const ds4_model *m) { return m->numerics; }
 int ds4_model_threads(const ds4_model *m) { return m->pool ? ds4_pool_threads(m->pool) : 1; }

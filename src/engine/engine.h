@@ -23,15 +23,24 @@ typedef enum ds4_numerics {
     DS4_NUMERICS_OFFICIAL = 1, /* + DeepSeek's inference rounding steps (architecture.md §13) */
 } ds4_numerics;
 
+/* Where the weights live (gguf.h's gguf_open_mode says why it matters). */
+typedef enum ds4_weights_mode {
+    DS4_WEIGHTS_AUTO = 0, /* read into RAM when it fits (ds4_weights_auto_ram), else map */
+    DS4_WEIGHTS_MMAP = 1, /* map the file: instant start, 4 KiB pages */
+    DS4_WEIGHTS_RAM = 2,  /* read the file into huge-page memory: a full read at load, faster decode */
+} ds4_weights_mode;
+
 typedef struct ds4_model_opts {
     int n_threads;          /* <= 0: one per physical core */
     ds4_numerics numerics;
     bool progress;          /* progress bar on load */
+    ds4_weights_mode weights;
 } ds4_model_opts;
 
 /* Defaults: threads = one per physical core, official numerics (what DeepSeek's own
- * inference computes), no progress bar. ds4_model_load(path, NULL, err)
- * uses these. */
+ * inference computes), no progress bar, weights AUTO. ds4_model_load(path, NULL, err)
+ * uses these. With weights AUTO, the environment variable DS4_WEIGHTS
+ * (auto|mmap|ram) decides; a bad value there is a load error. */
 void ds4_model_opts_default(ds4_model_opts *o);
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_error *err);
@@ -48,6 +57,16 @@ uint64_t ds4_model_weight_bytes(const ds4_model *m);
 /* The validated shape (model/config.h). */
 const ds4_config *ds4_model_config(const ds4_model *m);
 ds4_numerics ds4_model_numerics(const ds4_model *m);
+/* "auto" / "mmap" / "ram" <-> ds4_weights_mode (for --weights flags). */
+bool ds4_weights_mode_parse(const char *s, ds4_weights_mode *out);
+const char *ds4_weights_mode_name(ds4_weights_mode m);
+/* AUTO's rule: read into RAM when the kernel offers transparent huge pages
+ * and a file of this size leaves at least max(2 GiB, 1/8 of RAM) of the
+ * available memory free (room for the KV cache and the rest of the system);
+ * map it otherwise (and on systems without THP). */
+bool ds4_weights_auto_ram(uint64_t file_bytes);
+/* Whether the loaded model's weights were read into memory (else mapped). */
+bool ds4_model_weights_in_ram(const ds4_model *m);
 /* "exact" / "official" <-> ds4_numerics (for --numerics flags and logs). */
 bool ds4_numerics_parse(const char *s, ds4_numerics *out);
 const char *ds4_numerics_name(ds4_numerics n);

@@ -51,7 +51,25 @@ typedef struct gguf_file gguf_file;
 
 /* ---- reading ---- */
 
-gguf_file *gguf_open(const char *path, ds4_error *err);
+gguf_file *gguf_open(const char *path, ds4_error *err); /* gguf_open_with(path, NULL, err) */
+
+/* How the file's bytes reach memory. A mapping of the page cache starts at
+ * once and shares pages between processes, but uses 4 KiB pages; reading
+ * the file into anonymous memory advised for 2 MiB transparent huge pages
+ * costs a full read at open and needs the file to fit in RAM, and then
+ * streams the weights about a third faster (fewer TLB misses; numbers in
+ * docs/performance.md). */
+typedef enum gguf_open_mode {
+    GGUF_OPEN_MAP = 0,  /* mmap the file */
+    GGUF_OPEN_READ = 1, /* read it into 2 MiB-aligned anonymous memory */
+} gguf_open_mode;
+
+typedef struct gguf_open_opts {
+    gguf_open_mode mode;
+    bool progress; /* progress bar while reading (GGUF_OPEN_READ) */
+} gguf_open_opts;
+
+gguf_file *gguf_open_with(const char *path, const gguf_open_opts *opts, ds4_error *err);
 /* Parses a GGUF image already in memory (used by the fuzzer and tests). The
  * buffer must outlive the returned handle. */
 gguf_file *gguf_open_memory(const void *data, size_t size, ds4_error *err);
@@ -62,6 +80,7 @@ uint64_t gguf_file_size(const gguf_file *f);
 uint32_t gguf_alignment(const gguf_file *f);
 uint64_t gguf_data_offset(const gguf_file *f);   /* absolute start of tensor data */
 const void *gguf_base(const gguf_file *f);        /* start of the mapping */
+bool gguf_is_copy(const gguf_file *f);            /* opened with GGUF_OPEN_READ */
 
 /* Metadata. Keys are looked up by exact name; index < 0 means absent. */
 int64_t gguf_n_kv(const gguf_file *f);

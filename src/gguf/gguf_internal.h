@@ -29,6 +29,7 @@ struct gguf_file {
     const uint8_t *base;
     uint64_t size;
     bool mapped;
+    bool copy; /* read into anonymous memory (GGUF_OPEN_READ) */
     void *map_base; /* what gguf_close unmaps (base may sit inside it) */
     size_t map_len;
     uint32_t alignment;

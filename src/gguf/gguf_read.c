@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/progress.h"
 #include "gguf/gguf_internal.h"
 #include "gguf/types.h"
 
@@ -457,40 +458,51 @@ gguf_file *gguf_open_memory(const void *data, size_t size, ds4_error *err) {
     return open_image(data ? data : empty, size, NULL, 0, "<memory>", err);
 }
 
-/* DS4_HUGEPAGES=1: read the file into anonymous memory advised for 2 MiB
- * transparent huge pages instead of mapping the page cache. A file mapping
- * uses 4 KiB pages, and measured on a 2-core KVM guest a two-thread read
- * stream over it ran at ~16 GB/s against ~27 GB/s over huge pages (TLB
- * walks): decode streams every weight once per token, so this caps it.
- * Costs a full read at load and needs the weights to fit in RAM (no paging
- * back to the file), hence opt-in. */
-static gguf_file *open_hugepages(int fd, const char *path, uint64_t size, ds4_error *err) {
+/* GGUF_OPEN_READ: the file read into anonymous memory advised for 2 MiB
+ * transparent huge pages. A file mapping uses 4 KiB pages, and measured on a
+ * 2-core KVM guest a two-thread read stream over it ran at ~16 GB/s against
+ * ~27 GB/s over huge pages (TLB walks); decode streams every weight once per
+ * token, so this caps it. Read in 256 MiB steps so a multi-GB model shows
+ * progress. */
+static gguf_file *open_copy(int fd, const char *path, uint64_t size, bool progress, ds4_error *err) {
     const size_t huge = (size_t)2 << 20;
     size_t len = ((size_t)size + huge - 1) / huge * huge + huge; /* room to align */
     uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
-        ds4_fail(err, "%s: DS4_HUGEPAGES: cannot allocate %" PRIu64 " bytes: %s", path, size, strerror(errno));
+        ds4_fail(err, "%s: cannot allocate %" PRIu64 " bytes to read the model into memory (%s); "
+                 "map the file instead (DS4_WEIGHTS=mmap)", path, size, strerror(errno));
         return NULL;
     }
     uint8_t *base = (uint8_t *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
     madvise(base, (size_t)size, MADV_HUGEPAGE); /* advisory: 4 KiB pages still work */
+    ds4_progress bar;
+    if (progress) ds4_progress_begin(&bar, "load", size, true);
     for (uint64_t off = 0; off < size;) {
-        size_t want = size - off > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(size - off);
+        size_t want = size - off > ((size_t)256 << 20) ? ((size_t)256 << 20) : (size_t)(size - off);
         ssize_t got = pread(fd, base + off, want, (off_t)off);
         if (got <= 0) {
-            ds4_fail(err, "%s: DS4_HUGEPAGES: read failed at offset %" PRIu64 ": %s", path, off,
+            if (got < 0 && errno == EINTR) continue;
+            ds4_fail(err, "%s: read failed at offset %" PRIu64 ": %s", path, off,
                      got < 0 ? strerror(errno) : "unexpected end of file");
+            if (progress) ds4_progress_end(&bar);
             munmap(m, len);
             return NULL;
         }
         off += (uint64_t)got;
+        if (progress) ds4_progress_add(&bar, (uint64_t)got);
     }
+    if (progress) ds4_progress_end(&bar);
     gguf_file *f = open_image(base, size, m, len, path, err);
-    if (!f) ds4_error_prefix(err, "%s", path);
+    if (f) f->copy = true;
+    else ds4_error_prefix(err, "%s", path);
     return f;
 }
 
-gguf_file *gguf_open(const char *path, ds4_error *err) {
+gguf_file *gguf_open(const char *path, ds4_error *err) { return gguf_open_with(path, NULL, err); }
+
+gguf_file *gguf_open_with(const char *path, const gguf_open_opts *opts, ds4_error *err) {
+    const gguf_open_opts def = {GGUF_OPEN_MAP, false};
+    if (!opts) opts = &def;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         ds4_fail(err, "%s: cannot open: %s", path, strerror(errno));
@@ -509,9 +521,8 @@ gguf_file *gguf_open(const char *path, ds4_error *err) {
         close(fd);
         return NULL;
     }
-    const char *hp = getenv("DS4_HUGEPAGES");
-    if (hp && *hp && strcmp(hp, "0") != 0) {
-        gguf_file *f = open_hugepages(fd, path, size, err);
+    if (opts->mode == GGUF_OPEN_READ) {
+        gguf_file *f = open_copy(fd, path, size, opts->progress, err);
         close(fd);
         return f;
     }
@@ -545,6 +556,7 @@ uint64_t gguf_file_size(const gguf_file *f) { return f->size; }
 uint32_t gguf_alignment(const gguf_file *f) { return f->alignment; }
 uint64_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
 const void *gguf_base(const gguf_file *f) { return f->base; }
+bool gguf_is_copy(const gguf_file *f) { return f->copy; }
 int64_t gguf_n_kv(const gguf_file *f) { return f->n_kv; }
 int64_t gguf_n_tensors(const gguf_file *f) { return f->n_tensors; }
 

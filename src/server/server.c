@@ -307,7 +307,7 @@ static char *kv_tool_lookup(void *user, const char *id) { return kvc_tool_lookup
 
 static bool load_all(srv_state *st, ds4_error *err) {
     const srv_config *c = &st->cfg;
-    ds4_model_opts mo = {.n_threads = c->threads, .numerics = c->numerics, .progress = true};
+    ds4_model_opts mo = {.n_threads = c->threads, .numerics = c->numerics, .progress = true, .weights = c->weights};
     st->model = ds4_model_load(c->model_path, &mo, err);
     if (!st->model) return false;
     st->tok = ds4_tokenizer_load(ds4_model_gguf(st->model), err);

@@ -16,6 +16,7 @@ typedef struct srv_config {
     int ctx;                   /* default 32768 */
     int threads;               /* <= 0: one per CPU */
     ds4_numerics numerics;     /* default official */
+    ds4_weights_mode weights;  /* default auto */
     const char *api_key;       /* NULL: no auth */
     bool cors;
     size_t max_body;           /* bytes */

@@ -232,3 +232,53 @@ Test(engine, sessions_on_two_threads_share_one_model) {
     }
     free(ref);
 }
+
+/* Weights read into RAM (huge pages) and weights mapped from the file are
+ * the same bytes: the logits must be bit-identical. */
+Test(engine, mapped_and_ram_weights_give_identical_logits) {
+    ds4_error err;
+    ds4_model_opts mo;
+    ds4_model_opts_default(&mo);
+    mo.numerics = DS4_NUMERICS_EXACT;
+    mo.n_threads = 2;
+    float *out[2];
+    for (int k = 0; k < 2; k++) {
+        mo.weights = k ? DS4_WEIGHTS_RAM : DS4_WEIGHTS_MMAP;
+        ds4_model *m = ds4_model_load(tiny_path, &mo, &err);
+        cr_assert_not_null(m, "load: %s", err.msg);
+        cr_assert_eq(ds4_model_weights_in_ram(m), k == 1);
+        ds4_session *s = ds4_session_create(m, NP, &err);
+        cr_assert_not_null(s, "%s", err.msg);
+        out[k] = malloc(sizeof(float) * NP * V);
+        cr_assert(ds4_session_eval(s, PROMPT, NP, out[k], true, &err), "%s", err.msg);
+        ds4_session_free(s);
+        ds4_model_free(m);
+    }
+    cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * NP * V), 0);
+    free(out[0]);
+    free(out[1]);
+}
+
+Test(engine, weights_mode_names_env_and_auto_rule) {
+    ds4_weights_mode w;
+    cr_assert(ds4_weights_mode_parse("ram", &w) && w == DS4_WEIGHTS_RAM);
+    cr_assert(ds4_weights_mode_parse("mmap", &w) && w == DS4_WEIGHTS_MMAP);
+    cr_assert(ds4_weights_mode_parse("auto", &w) && w == DS4_WEIGHTS_AUTO);
+    cr_assert_not(ds4_weights_mode_parse("RAM", &w));
+    cr_assert_str_eq(ds4_weights_mode_name(DS4_WEIGHTS_RAM), "ram");
+    /* Nothing fits 2^62 bytes; AUTO then maps. */
+    cr_assert_not(ds4_weights_auto_ram((uint64_t)1 << 62));
+    ds4_model_opts mo;
+    ds4_model_opts_default(&mo);
+    mo.n_threads = 1;
+    ds4_error err;
+    setenv("DS4_WEIGHTS", "mmap", 1);
+    ds4_model *m = ds4_model_load(tiny_path, &mo, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_not(ds4_model_weights_in_ram(m), "DS4_WEIGHTS=mmap maps");
+    ds4_model_free(m);
+    setenv("DS4_WEIGHTS", "fast", 1);
+    cr_assert_null(ds4_model_load(tiny_path, &mo, &err));
+    cr_assert(strstr(err.msg, "DS4_WEIGHTS") && strstr(err.msg, "fast"), "%s", err.msg);
+    unsetenv("DS4_WEIGHTS");
+}

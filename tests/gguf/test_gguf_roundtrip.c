@@ -209,19 +209,28 @@ Test(gguf_roundtrip, alignment_64_is_recorded) {
     check_file(p, 64);
 }
 
-/* DS4_HUGEPAGES=1 reads the file into 2 MiB-aligned anonymous memory
+/* GGUF_OPEN_READ reads the file into 2 MiB-aligned anonymous memory
  * instead of mapping it; everything must read back the same. */
-Test(gguf_roundtrip, hugepages_copy_reads_the_same) {
+Test(gguf_roundtrip, read_into_memory_reads_the_same) {
     const char *p = path_in("hp.gguf");
     write_file(p, 64);
-    setenv("DS4_HUGEPAGES", "1", 1);
-    check_file(p, 64);
     ds4_error err = {{0}};
-    gguf_file *f = gguf_open(p, &err);
+    const gguf_open_opts ro = {GGUF_OPEN_READ, false};
+    gguf_file *m = gguf_open(p, &err), *f = gguf_open_with(p, &ro, &err);
+    cr_assert_not_null(m, "%s", err.msg);
     cr_assert_not_null(f, "%s", err.msg);
+    cr_assert_not(gguf_is_copy(m));
+    cr_assert(gguf_is_copy(f));
     cr_assert_eq((uintptr_t)gguf_base(f) % ((uintptr_t)2 << 20), 0, "copy is 2 MiB aligned");
+    cr_assert_eq(gguf_file_size(f), gguf_file_size(m));
+    cr_assert_eq(memcmp(gguf_base(f), gguf_base(m), gguf_file_size(m)), 0);
+    cr_assert_eq(gguf_n_tensors(f), gguf_n_tensors(m));
     gguf_close(f);
-    unsetenv("DS4_HUGEPAGES");
+    gguf_close(m);
+    /* a truncated file is an error naming the file, in either mode */
+    cr_assert_eq(truncate(p, 40), 0);
+    cr_assert_null(gguf_open_with(p, &ro, &err));
+    cr_assert(strstr(err.msg, "hp.gguf"), "%s", err.msg);
 }
 
 Test(gguf_roundtrip, memory_image_matches_file) {
