@@ -9,6 +9,10 @@
 CC       ?= cc
 SHARED   ?= ../shared
 BUILD    ?= build
+# One spelling per build directory: the .d files name objects the way BUILD
+# was spelled when they were made, so "make BUILD=$PWD/build" (the
+# integration scripts) must not bypass the header dependencies of "build/".
+override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 ARCH_FLAGS ?= -march=native
 OPT      ?= -O2 -g
 PKGS     := libpcre2-8 libmicrohttpd jansson libedit
@@ -30,7 +34,7 @@ ALIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 ATEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/asan/%.o)
 ACLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean
+.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean asan-bin
 all: $(BUILD)/ds4
 
 $(BUILD)/obj/%.o: %.c
@@ -85,6 +89,10 @@ unit: $(BUILD)/unit-tests
 
 unit-asan: $(BUILD)/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 $(BUILD)/unit-tests-asan --jobs 2
+
+# The sanitizer build of the binary, by a name that does not depend on how
+# BUILD is spelled (the integration scripts that run it build it this way).
+asan-bin: $(BUILD)/ds4-asan
 
 integration: $(BUILD)/ds4
 	@sh tests/run_integration.sh

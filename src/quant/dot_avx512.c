@@ -147,7 +147,7 @@ static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
 /* Sum over the pair's 16 groups of (2t+1) * sum(G * sign * q8), one group
  * per dword, as floats scaled by the block factors. */
 /* Decodes a pair of blocks once and accumulates it against T activation
- * rows (T = 1 for decode, 2 for prefill's token pairs). Per token the
+ * rows (T = 1 for decode, 2 or 4 for prefill's token groups). Per token the
  * operations and their order are the same for any T, so ds4_matmul's
  * token-pair path gives exactly ds4_vec_dot's result. */
 static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z1, int T, const uint8_t *const *act,
@@ -189,17 +189,21 @@ static inline __m512 iq2_dv(const uint8_t *pair_act, const block_iq2_xxs *x, boo
                                 _mm512_set1_ps(two ? 0.125f * dy[1] * f16(x[1].d) : 0.0f));
 }
 
-/* Row x against T prepared activation rows (T <= 2); out[t] per row. */
+/* Row x against T prepared activation rows (T <= 4); out[t] per row. */
 static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const block_iq2_xxs *x, int T,
                                                                 const uint8_t *const *act0, float *out) {
     const int64_t nb = n / QK_K;
-    __m512 acc0[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, acc1[2] = {acc0[0], acc0[1]};
-    const uint8_t *act[2] = {act0[0], T > 1 ? act0[1] : act0[0]};
+    __m512 acc0[4], acc1[4];
+    const uint8_t *act[4];
+    for (int t = 0; t < 4; t++) {
+        acc0[t] = acc1[t] = _mm512_setzero_ps();
+        act[t] = act0[t < T ? t : 0];
+    }
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
         for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
-        const uint8_t *a0[2], *a1[2];
-        __m512 dv0[2], dv1[2];
+        const uint8_t *a0[4], *a1[4];
+        __m512 dv0[4], dv1[4];
         for (int t = 0; t < T; t++) {
             a0[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
             a1[t] = a0[t] + IQ2_PAIR_BYTES;
@@ -211,8 +215,8 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
     }
     for (; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        const uint8_t *a[2];
-        __m512 dv[2];
+        const uint8_t *a[4];
+        __m512 dv[4];
         for (int t = 0; t < T; t++) {
             a[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
             dv[t] = iq2_dv(a[t], x + b, two);
@@ -233,6 +237,11 @@ static float dot_iq2_xxs(int64_t n, const void *wv, const void *av) {
 static void dot2_iq2_xxs(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
     const uint8_t *act[2] = {a0, a1};
     iq2_dot_rows(n, wv, 2, act, out);
+}
+
+static void dot4_iq2_xxs(int64_t n, const void *wv, const void *const act[4], float out[4]) {
+    const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};
+    iq2_dot_rows(n, wv, 4, a, out);
 }
 
 /* ---- Q2_K x Q8_K ----
@@ -320,12 +329,14 @@ static void init_tables(void) {
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    /* Q8_0 and Q4_K stay on the AVX2 kernels (memory-bound there already). */
+    /* Q4_K stays on the AVX2 kernel (memory-bound there already). */
+    if (type == DS4_TYPE_Q8_0) return ds4_simd_avx512_q8_0_kernel(k);
     static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, NULL, dot_q2_K, NULL, dot_iq2_xxs};
     if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
     if (type == DS4_TYPE_IQ2_XXS) {
         /* activations permuted once per matvec into the lookup order; two-token form for prefill */
         k->dot2 = dot2_iq2_xxs;
+        k->dot4 = dot4_iq2_xxs;
         k->act_bytes = iq2_act_bytes;
         k->act_prep = iq2_act_prep;
     }

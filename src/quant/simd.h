@@ -40,9 +40,13 @@ typedef void (*ds4_act_prep_fn)(int64_t n, const void *std_act, void *out);
  * are decoded once. out[t] must equal dot(n, w_row, act_t) exactly. */
 typedef void (*ds4_dot2_fn)(int64_t n, const void *w_row, const void *act0, const void *act1, float out[2]);
 
+/* The same for four activation rows. */
+typedef void (*ds4_dot4_fn)(int64_t n, const void *w_row, const void *const act[4], float out[4]);
+
 typedef struct {
     ds4_dot_fn dot;            /* consumes the prepared layout (or the standard one if prep is NULL) */
     ds4_dot2_fn dot2;          /* optional two-token form, NULL if none */
+    ds4_dot4_fn dot4;          /* optional four-token form, NULL if none */
     ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
@@ -75,6 +79,7 @@ static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type
  * They do not check the running CPU: the dispatcher does. */
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
+bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k); /* dot_avx512_q8.c, used by the one above */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
 /* Activation quantizer into a standard activation block row (Q8_0 or

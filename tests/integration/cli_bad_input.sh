@@ -8,7 +8,7 @@
 set -eu
 . tests/integration/lib/common.sh
 BUILD=${DS4_BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/ds4-asan" >"$T/make.log" 2>&1 || { tail -20 "$T/make.log"; fail "building ds4-asan"; }
+make -s BUILD="$BUILD" asan-bin >"$T/make.log" 2>&1 || { tail -20 "$T/make.log"; fail "building ds4-asan"; }
 BIN="$BUILD/ds4-asan"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 M=$(pwd)/models/ds4-demo-q2.gguf

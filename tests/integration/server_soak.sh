@@ -11,7 +11,7 @@ BUILD=${DS4_BUILD:-build}
 . tests/integration/lib/server_common.sh
 trap cleanup_server EXIT
 demo_model
-make -s BUILD="$BUILD" "$BUILD/ds4-asan" >"$T/make.log" 2>&1 || { tail -20 "$T/make.log"; echo "FAIL: building ds4-asan"; exit 1; }
+make -s BUILD="$BUILD" asan-bin >"$T/make.log" 2>&1 || { tail -20 "$T/make.log"; echo "FAIL: building ds4-asan"; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 SERVER_BIN=$BUILD/ds4-asan start_server "$T/server.log" --ctx 1024 --api-key sk-soak --max-request-mb 1
 DS4_URL=$URL DS4_KEY=sk-soak SOAK_N=${SOAK_N:-300} SOAK_C=8 SOAK_CTX=1024 SOAK_MAX_MB=1 node tests/node/server_soak.js || {

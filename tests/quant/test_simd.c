@@ -276,19 +276,22 @@ Test(simd, exact_mode_bounds_are_tight_enough_to_cover_full_weight_range) {
     cr_assert_geq(exact_qmax(DS4_TYPE_IQ2_XXS, 256), 15);
 }
 
-/* matmul over more tokens than one token tile (IQ2_XXS at 4096 columns:
- * ~113 tokens per tile) and an odd row count equals per-row ds4_vec_dot;
- * matvec on a pool of 2 equals it too. */
-Test(simd, matmul_across_token_tiles_equals_vec_dot) {
-    const int64_t cols = 4096, rows = 5, n_tok = DS4_TEST_LIGHT_OR(40, 130);
-    const uint32_t type = DS4_TYPE_IQ2_XXS;
-    const size_t rb = ds4_row_bytes(type, cols);
+/* matmul over n_tok tokens (token groups of 4 and 2 through dot4/dot2 where
+ * the kernel has them, then single tokens) equals per-row ds4_vec_dot
+ * exactly; matvec on a pool of 2 equals it too. */
+static void check_matmul_equals_vec_dot(uint32_t type, int64_t cols, int64_t rows, int64_t n_tok) {
+    const size_t rb = ds4_row_bytes(type, cols), bb = ds4_type_block_bytes(type);
     uint8_t *W = malloc(rb * rows);
     fill_weights(type, W, cols * rows, false);
-    for (int64_t r = 0; r < rows; r++) ((block_iq2_xxs *)(W + r * rb))->d = ds4_f32_to_f16(0.01f);
-    float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok), y[5];
+    if (type == DS4_TYPE_IQ2_XXS || type == DS4_TYPE_Q8_0) /* a moderate block scale */
+        for (size_t off = 0; off < rb * (size_t)rows; off += bb) {
+            uint16_t d = ds4_f32_to_f16(0.01f);
+            memcpy(W + off, &d, 2);
+        }
+    float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok);
+    float *y = malloc(sizeof(float) * rows);
     for (int64_t i = 0; i < cols * n_tok; i++) X[i] = (float)(unif() * 2 - 1);
-    void *act = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, cols));
+    void *act = malloc(ds4_row_bytes(ds4_act_type(type), cols));
     ds4_pool *pool = ds4_pool_create(2);
     ds4_matmul(type, W, rows, cols, X, n_tok, Y, pool);
     for (int64_t t = 0; t < n_tok; t++) {
@@ -296,8 +299,9 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
         ds4_matvec(type, W, rows, cols, X + t * cols, y, pool);
         for (int64_t r = 0; r < rows; r++) {
             float want = ds4_vec_dot(type, cols, W + r * rb, act);
-            cr_assert_eq(Y[t * rows + r], want, "token %ld row %ld", (long)t, (long)r);
-            cr_assert_eq(y[r], want, "matvec token %ld row %ld", (long)t, (long)r);
+            cr_assert_eq(Y[t * rows + r], want, "%s %ldx%ld: token %ld row %ld", ds4_type_name(type), (long)rows,
+                         (long)cols, (long)t, (long)r);
+            cr_assert_eq(y[r], want, "%s matvec token %ld row %ld", ds4_type_name(type), (long)t, (long)r);
         }
     }
     ds4_pool_destroy(pool);
@@ -305,6 +309,19 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     free(W);
     free(X);
     free(Y);
+    free(y);
+}
+
+/* More tokens than one token tile (IQ2_XXS at 4096 columns: ~113 tokens per
+ * tile), odd row counts, odd block counts and token counts that leave a
+ * pair and a single after the groups of four. */
+Test(simd, matmul_across_token_tiles_equals_vec_dot) {
+    check_matmul_equals_vec_dot(DS4_TYPE_IQ2_XXS, 4096, 5, DS4_TEST_LIGHT_OR(40, 130));
+    check_matmul_equals_vec_dot(DS4_TYPE_IQ2_XXS, 768, 3, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 96, 7, 11);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 32, 3, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 768, 5, 7);
 }
 
 /* The fast activation quantizers give exactly the reference bytes: random
@@ -392,9 +409,9 @@ Test(simd, matvec_batch_equals_individual_matvecs) {
 /* Multi-token jobs (the grouped prefill path): each equals ds4_matmul of
  * that job alone, token pairs through the two-token kernel included. */
 Test(simd, matvec_batch_multi_token_jobs_equal_matmul) {
-    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_F16};
-    const int64_t rows[] = {19, 19, 33, 5}, cols[] = {512, 512, 256, 512}, ntok[] = {3, 3, 2, 4};
-    enum { NJ = 4 };
+    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_F16, DS4_TYPE_Q8_0};
+    const int64_t rows[] = {19, 19, 33, 5, 9}, cols[] = {512, 512, 256, 512, 480}, ntok[] = {3, 3, 2, 4, 4};
+    enum { NJ = 5 };
     float *X = malloc(sizeof(float) * 4 * 512);
     for (int k = 0; k < 4 * 512; k++) X[k] = (float)(unif() * 2 - 1);
     ds4_matvec_job jobs[NJ];
@@ -404,7 +421,7 @@ Test(simd, matvec_batch_multi_token_jobs_equal_matmul) {
         size_t rb = ds4_row_bytes(types[j], (uint64_t)cols[j]), bb = ds4_type_block_bytes(types[j]);
         W[j] = malloc(rb * (size_t)rows[j]);
         fill_weights(types[j], W[j], cols[j] * rows[j], false);
-        if (types[j] != DS4_TYPE_F16)
+        if (types[j] != DS4_TYPE_F16) /* a moderate block scale */
             for (size_t off = 0; off < rb * (size_t)rows[j]; off += bb) {
                 uint16_t d = ds4_f32_to_f16(0.01f);
                 memcpy((uint8_t *)W[j] + off + (types[j] == DS4_TYPE_Q2_K ? 80 : 0), &d, 2);
