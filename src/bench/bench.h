@@ -54,12 +54,19 @@ typedef struct {
     size_t triad_bytes;   /* per triad array (0: default) */
     const char *types;    /* comma-separated type names, NULL: all with kernels */
     int64_t rows, cols;   /* one custom shape instead of the Flash shapes (rows > 0) */
+    bool resident;        /* per-core compute ceiling: one cache-resident matrix, thread CPU time */
 } ds4_bench_kernels_opts;
 
 /* `ds4 bench kernels`: per type and Flash shape, matvec weight GB/s with 1
  * and N threads and the fraction of the same-run triad. Returns 0 on
  * success, non-zero with a message on stderr otherwise. */
 int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out);
+/* `ds4 bench kernels --resident`: per type, GB/s of weights one core's
+ * arithmetic sustains on a cache-resident matrix (default 64x4096), timed
+ * in CPU time of the calling thread so preemption on a shared host does not
+ * count; for 1 token (matvec) and 2 tokens (matmul, the prefill token-pair
+ * path), the latter as weight bytes x tokens per second. */
+int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out);
 
 /* ---- model benchmark (model.c) ---- */
 

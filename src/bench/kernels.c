@@ -9,6 +9,7 @@
  * per second and its fraction of the triad bandwidth measured in the same
  * run with the same number of threads. */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -122,21 +123,26 @@ static bool type_selected(const char *list, uint32_t type) {
     return false;
 }
 
-int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
-    if (o->types) {
-        for (const char *p = o->types; *p;) {
-            const char *e = strchr(p, ',');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            char name[32];
-            uint32_t t;
-            snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-            if (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t)) {
-                fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
-                return 2;
-            }
-            p += n + (e ? 1 : 0);
+static bool types_valid(const char *list) {
+    if (!list) return true;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[32];
+        uint32_t t;
+        snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
+        if (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t)) {
+            fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
+            return false;
         }
+        p += n + (e ? 1 : 0);
     }
+    return true;
+}
+
+int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
+    if (o->resident) return ds4_bench_kernels_resident(o, out);
+    if (!types_valid(o->types)) return 2;
     shape one = {o->rows, o->cols, NULL};
     char one_name[64];
     const shape *shapes = flash_shapes;
@@ -241,5 +247,92 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
     free(y);
     ds4_triad_close(tr);
     for (int i = 0; i < 2; i++) ds4_pool_destroy(pools[i]);
+    return status;
+}
+
+/* ---- per-core compute ceiling (--resident) ---- */
+
+static double thread_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One matrix small enough to stay in L2 (64x4096 Q2_K is 336 KiB), run
+ * inline on the calling thread: the rate is what the arithmetic allows, the
+ * ceiling a core can contribute to a DRAM-bound matvec. CPU time, not wall
+ * time, so a host that preempts the thread does not lower the figure. */
+int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
+    if (!types_valid(o->types)) return 2;
+    const int64_t rows = o->rows > 0 ? o->rows : 64, cols = o->rows > 0 ? o->cols : 4096;
+    for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++)
+        if (type_selected(o->types, all_types[ti]) && ds4_row_bytes(all_types[ti], (uint64_t)cols) == 0) {
+            fprintf(stderr, "ds4 bench kernels: %lld columns is not a whole number of %s blocks\n", (long long)cols,
+                    ds4_type_name(all_types[ti]));
+            return 2;
+        }
+    enum { NTOK = 2 };
+    float *x = malloc(sizeof(float) * (size_t)(cols * NTOK)), *y = malloc(sizeof(float) * (size_t)(rows * NTOK));
+    if (!x || !y) {
+        free(x);
+        free(y);
+        fprintf(stderr, "ds4 bench kernels: out of memory for the activations\n");
+        return 1;
+    }
+    for (int64_t i = 0; i < cols * NTOK; i++) x[i] = unit();
+    if (o->csv)
+        fprintf(out, "type,rows,cols,tokens,gbs_best,gbs_median,ns_per_row\n");
+    else
+        fprintf(out, "ds4 bench kernels --resident: simd %s, one %lldx%lld matrix in cache, one thread, CPU time\n"
+                     "(tok 2: ds4_matmul of two tokens, GB/s = weight bytes x tokens / time)\n\n"
+                     "%-8s %-12s %4s %10s %10s %10s\n",
+                ds4_simd_level(), (long long)rows, (long long)cols, "type", "shape", "tok", "GB/s best", "GB/s med",
+                "ns/row");
+    int status = 0;
+    for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
+        const uint32_t type = all_types[ti];
+        if (!type_selected(o->types, type)) continue;
+        const size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)cols) * (size_t)rows;
+        uint8_t *w = malloc(mat);
+        double *gbs = calloc((size_t)o->reps, sizeof(double)), *ns = calloc((size_t)o->reps, sizeof(double));
+        if (!w || !gbs || !ns) {
+            free(w);
+            free(gbs);
+            free(ns);
+            fprintf(stderr, "ds4 bench kernels: cannot allocate %zu bytes of weights\n", mat);
+            status = 1;
+            break;
+        }
+        fill_template(type, w, mat);
+        char shp[48];
+        snprintf(shp, sizeof shp, "%lldx%lld", (long long)rows, (long long)cols);
+        for (int nt = 1; nt <= NTOK; nt++) {
+            ds4_matmul(type, w, rows, cols, x, nt, y, NULL); /* warm-up: caches, tables, scratch */
+            for (int r = 0; r < o->reps; r++) {
+                long calls = 0;
+                double t0 = thread_cpu_seconds(), dt;
+                do {
+                    ds4_matmul(type, w, rows, cols, x, nt, y, NULL);
+                    calls++;
+                    dt = thread_cpu_seconds() - t0;
+                } while (dt < o->min_seconds);
+                gbs[r] = (double)calls * (double)mat * nt / dt / 1e9;
+                ns[r] = dt / ((double)calls * (double)rows * nt) * 1e9;
+            }
+            ds4_bench_stat g = ds4_bench_stat_of(gbs, o->reps), t = ds4_bench_stat_of(ns, o->reps);
+            if (o->csv)
+                fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.1f\n", ds4_type_name(type), (long long)rows, (long long)cols, nt,
+                        g.best, g.median, t.median);
+            else
+                fprintf(out, "%-8s %-12s %4d %10.2f %10.2f %10.1f\n", ds4_type_name(type), shp, nt, g.best, g.median,
+                        t.median);
+            fflush(out);
+        }
+        free(w);
+        free(gbs);
+        free(ns);
+    }
+    free(x);
+    free(y);
     return status;
 }

@@ -1,6 +1,6 @@
 /* ds4 bench: memory bandwidth and kernel throughput.
  *   ds4 bench kernels [--threads N] [--csv] [--types T1,T2] [--reps R]
- *                     [--seconds S] [--pool-mb M] [--triad-mb M] [--shape RxC] */
+ *                     [--seconds S] [--pool-mb M] [--triad-mb M] [--shape RxC] [--resident] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +30,9 @@ static void usage(FILE *f) {
             "  --pool-mb M     weight MiB per type cycled through (default 1.5x the LLC, >= 512)\n"
             "  --triad-mb M    MiB per triad array (default: 3 arrays = 8x the LLC)\n"
             "  --shape RxC     one matrix shape instead of the Flash shapes (with a small --pool-mb\n"
-            "                  this measures the kernel in cache)\n");
+            "                  this measures the kernel in cache)\n"
+            "  --resident      per-core compute ceiling instead: one cache-resident matrix (default\n"
+            "                  64x4096, or --shape), one thread, CPU time, 1 and 2 tokens; no triad\n");
 }
 
 static bool parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
@@ -45,7 +47,7 @@ static bool parse_long(const char *opt, const char *v, long lo, long hi, long *o
 }
 
 static int bench_kernels(int argc, char **argv) {
-    ds4_bench_kernels_opts o = {ds4_cpu_count(), false, 5, 0.2, 0, 0, NULL, 0, 0};
+    ds4_bench_kernels_opts o = {ds4_cpu_count(), false, 5, 0.2, 0, 0, NULL, 0, 0, false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
@@ -54,6 +56,8 @@ static int bench_kernels(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--csv")) {
             o.csv = true;
+        } else if (!strcmp(a, "--resident")) {
+            o.resident = true;
         } else if (!strcmp(a, "--threads")) {
             if (!parse_long(a, v, 1, 1024, &x)) return 2;
             o.threads = (int)x;

@@ -244,47 +244,172 @@ static void dot4_iq2_xxs(int64_t n, const void *wv, const void *const act[4], fl
     iq2_dot_rows(n, wv, 4, a, out);
 }
 
-/* ---- Q2_K x Q8_K ----
- * The whole 64-byte quant array is one register; shift j yields the 2-bit
- * quants of elements 128h + 32j + l (h = byte / 32, l = byte % 32), paired
- * with two 32-byte runs of activations. maddubs gives int16 pair sums; the
- * per-16 scale multiplier comes from one vpermb of the scale nibbles. */
-static __m512i q2k_sc_ctrl[4];
+/* ---- Q2_K x Q8_K (prepared activation layout) ----
+ * The 64 quant bytes are one register; shift j (0..3) holds the 2-bit
+ * quants of elements 128h + 32j + l (h = byte / 32, l = byte % 32), which
+ * belong to sub-block 8h + 2j + l / 16. The activations are permuted once per
+ * matvec so that one 64-byte load gives exactly those elements for shift j
+ * (q2k_act_prep). The 4-bit sub-block scale is folded into the weights by a
+ * byte table lookup: per block one 64-entry table holds q * scale for each
+ * (sub-block, q), built with one vpermb from a constant product table, and
+ * each shift's quants become indices into it with one vpternlogd ((quant bits
+ * & mask) | sub-block bits) and one vpermb. vpdpbusd then sums scaled
+ * weight x activation products 4 per dword: no maddubs/madd chain and no
+ * per-sub-block multiply. Two layouts of the block table (quant bits at
+ * 0-1 or at 4-5; vpermb ignores index bits 6-7) let shifts 0 and 2 use the
+ * raw quant byte and shifts 1 and 3 one shared 16-bit shift by 2.
+ *
+ * With 512-bit code in flight only ports 0 and 5 execute vector uops (port
+ * 1 is fused off, measured), so the kernel is counted in vector uops per
+ * block (~22, was ~45 with maddubs/madd): the mins (nibbles x bsums,
+ * vpmaddwd) are done for two blocks per register, and the float factors
+ * d x y.d, dmin x y.d of a run of blocks are gathered and converted 8
+ * blocks per instruction (vcvtph2ps is two vector uops) into a stack array
+ * that the FMAs read as broadcast memory operands. */
 
-static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
-    const block_q2_K *x = wv;
-    const block_q8_K *y = yv;
+/* Prepared activation row of nb Q8_K blocks: nb x 256 activation bytes in
+ * shift order, then nb x 16 bsums (int16), then nb pairs (d, d) (float). */
+#define Q2K_ACT_QS 256
+#define Q2K_ACT_BS 32
+#define Q2K_ACT_D2 8
+
+static size_t q2k_act_bytes(int64_t n) {
+    return ((size_t)(n / QK_K) * (Q2K_ACT_QS + Q2K_ACT_BS + Q2K_ACT_D2) + 63) & ~(size_t)63;
+}
+
+static void q2k_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_K *y = std_act;
     const int64_t nb = n / QK_K;
-    const __m512i m3 = _mm512_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(15);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 accm = _mm256_setzero_ps();
+    uint8_t *o = out, *bs = o + nb * Q2K_ACT_QS;
+    float *d2 = (float *)(bs + nb * Q2K_ACT_BS);
     for (int64_t b = 0; b < nb; b++) {
-        DS4_PREFETCH(x + b);
-        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
-        const float dall = y[b].d * f16(x[b].d);
-        const float dmin = y[b].d * f16(x[b].dmin);
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
-        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
-        const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
-        const __m512i scl = _mm512_zextsi128_si512(_mm_and_si128(sc8, m4));
-        const __m512i q2 = _mm512_loadu_si512(x[b].qs);
-        const int8_t *q8 = y[b].qs;
-        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
-        for (int j = 0; j < 4; j += 2) {
-            __m512i qa = _mm512_and_si512(_mm512_srli_epi16(q2, 2 * j), m3);
-            __m512i qb = _mm512_and_si512(_mm512_srli_epi16(q2, 2 * j + 2), m3);
-            __m512i ya = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q8 + 32 * j))),
-                                            _mm256_loadu_si256((const __m256i *)(q8 + 128 + 32 * j)), 1);
-            __m512i yb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q8 + 32 * j + 32))),
-                                            _mm256_loadu_si256((const __m256i *)(q8 + 160 + 32 * j)), 1);
-            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, ya), _mm512_permutexvar_epi8(q2k_sc_ctrl[j], scl)));
-            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, yb), _mm512_permutexvar_epi8(q2k_sc_ctrl[j + 1], scl)));
+        for (int j = 0; j < 4; j++) {
+            memcpy(o + Q2K_ACT_QS * b + 64 * j, y[b].qs + 32 * j, 32);
+            memcpy(o + Q2K_ACT_QS * b + 64 * j + 32, y[b].qs + 128 + 32 * j, 32);
         }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(dall), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), accm);
+        memcpy(bs + Q2K_ACT_BS * b, y[b].bsums, Q2K_ACT_BS);
+        d2[2 * b] = d2[2 * b + 1] = y[b].d;
     }
-    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm));
+    memset(o + nb * (Q2K_ACT_QS + Q2K_ACT_BS + Q2K_ACT_D2), 0, q2k_act_bytes(n) - (size_t)nb * (Q2K_ACT_QS + Q2K_ACT_BS + Q2K_ACT_D2));
+}
+
+static __m512i q2k_prod;  /* [(q << 4) | s] = q * s: the product table, q in bits 4-5 */
+static __m512i q2k_qpat;  /* [i] = i & 0x30: q of entry i of the high-layout table */
+static __m512i q2k_to_lo; /* vpermb control: table with q at bits 4-5 -> q at bits 0-1 */
+static __m512i q2k_sb[4]; /* shift j: sub-block of byte p, at bits 2-5 (j = 0, 1) or 0-3 (j = 2, 3) */
+static __m256i q2k_dstride; /* byte offsets of 8 consecutive blocks */
+
+/* Scaled weights of one block for the four shifts. */
+static inline __attribute__((always_inline)) void q2k_weights(const block_q2_K *x, __m512i w[4]) {
+    const __m512i q2 = _mm512_loadu_si512(x->qs);
+    /* Block table, q at bits 4-5 and sub-block at 0-3 ("hi"), and the same
+     * with q at bits 0-1 and sub-block at 2-5 ("lo"). */
+    const __m512i sc4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x->scales));
+    const __m512i thi = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(sc4, _mm512_set1_epi8(15), q2k_qpat, 0xEA), q2k_prod);
+    const __m512i tlo = _mm512_permutexvar_epi8(q2k_to_lo, thi);
+    const __m512i q2s = _mm512_srli_epi16(q2, 2);
+    const __m512i m03 = _mm512_set1_epi8(3), m30 = _mm512_set1_epi8(0x30);
+    w[0] = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(q2, m03, q2k_sb[0], 0xEA), tlo);
+    w[1] = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(q2s, m03, q2k_sb[1], 0xEA), tlo);
+    w[2] = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(q2, m30, q2k_sb[2], 0xEA), thi);
+    w[3] = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(q2s, m30, q2k_sb[3], 0xEA), thi);
+}
+
+/* acc += dall x (integer dot of the block's scaled weights with y). The
+ * thi-based shifts come first: their weights are ready earliest. */
+static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], const uint8_t *y, const float *dall,
+                                                            __m512 acc) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2], _mm512_loadu_si512((const void *)(y + 128)));
+    s = _mm512_dpbusd_epi32(s, w[3], _mm512_loadu_si512((const void *)(y + 192)));
+    s = _mm512_dpbusd_epi32(s, w[0], _mm512_loadu_si512((const void *)y));
+    s = _mm512_dpbusd_epi32(s, w[1], _mm512_loadu_si512((const void *)(y + 64)));
+    return _mm512_fmadd_ps(_mm512_set1_ps(*dall), _mm512_cvtepi32_ps(s), acc);
+}
+
+/* Blocks per pass of q2k_dot_rows (its float factors live on the stack). */
+#define Q2K_RUN 32
+
+/* Row x against T prepared activation rows (T <= 2); out[t] per row. The
+ * operations per token are the same for any T, so the two-token form gives
+ * exactly the one-token result. */
+static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const block_q2_K *x, int T,
+                                                                const uint8_t *const *act, float *out) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *bs[2];
+    const float *yd2[2];
+    __m512 acc[2], accm[2];
+    __m256 accm1[2];
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) {
+        bs[t] = act[t] + nb * Q2K_ACT_QS;
+        yd2[t] = (const float *)(bs[t] + nb * Q2K_ACT_BS);
+        acc[t] = accm[t] = _mm512_setzero_ps();
+        accm1[t] = _mm256_setzero_ps();
+    }
+    float dd[2][2 * Q2K_RUN + 16];
+    for (int64_t b0 = 0; b0 < nb; b0 += Q2K_RUN) {
+        const int run = nb - b0 < Q2K_RUN ? (int)(nb - b0) : Q2K_RUN;
+        /* (d, dmin) x y.d of the run, 8 blocks per gather and conversion */
+        for (int i = 0; i < run; i += 8) {
+            const int k = run - i < 8 ? run - i : 8;
+            const __m256i hv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << k) - 1), q2k_dstride,
+                                                            &x[b0 + i].d, 1);
+            const __m512 f = _mm512_cvtph_ps(hv);
+            const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
+            /* plain stores (the slack past the run is never read): a masked
+             * store would not forward to the broadcast loads that follow */
+#pragma GCC unroll 2
+            for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
+        }
+        int i = 0;
+        for (; i + 2 <= run; i += 2) {
+            const int64_t b = b0 + i;
+            for (int o = 0; o < 2 * (int)sizeof *x; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+            __m512i wa[4], wb[4];
+            q2k_weights(x + b, wa);
+            q2k_weights(x + b + 1, wb);
+            /* mins of both blocks: 32 nibbles x 32 bsums in one vpmaddwd */
+            const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
+                                                        _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
+            const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
+#pragma GCC unroll 2
+            for (int t = 0; t < T; t++) {
+                const uint8_t *y = act[t] + b * Q2K_ACT_QS;
+                acc[t] = q2k_acc(wa, y, dd[t] + 2 * i, acc[t]);
+                acc[t] = q2k_acc(wb, y + Q2K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
+                const __m512i pm = _mm512_madd_epi16(mins, _mm512_loadu_si512((const void *)(bs[t] + b * Q2K_ACT_BS)));
+                const __m512 dmin = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dd[t][2 * i + 1]), _mm512_set1_ps(dd[t][2 * i + 3]));
+                accm[t] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(pm), accm[t]);
+            }
+        }
+        if (i < run) { /* odd block count: the row's last block alone */
+            const int64_t b = b0 + i;
+            __m512i w[4];
+            q2k_weights(x + b, w);
+            const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
+#pragma GCC unroll 2
+            for (int t = 0; t < T; t++) {
+                acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t] + 2 * i, acc[t]);
+                const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
+                accm1[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd[t][2 * i + 1]), _mm256_cvtepi32_ps(pm), accm1[t]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
+}
+
+static float dot_q2_K(int64_t n, const void *wv, const void *av) {
+    const uint8_t *act[1] = {av};
+    float r;
+    q2k_dot_rows(n, wv, 1, act, &r);
+    return r;
+}
+
+static void dot2_q2_K(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
+    const uint8_t *act[2] = {a0, a1};
+    q2k_dot_rows(n, wv, 2, act, out);
 }
 
 /* ---- tables and getter ---- */
@@ -317,14 +442,23 @@ static void init_tables(void) {
     memcpy(&iq2_idx_ctrl, idx, 64);
     memcpy(&iq2_sw_ctrl, sw, 64);
     memcpy(&iq2_ms_ctrl, ms, 64);
-    for (int j = 0; j < 4; j++) {
-        uint8_t c[64];
-        for (int k = 0; k < 32; k++) {
-            c[2 * k] = (uint8_t)(8 * (k / 16) + 2 * j + ((k % 16) >= 8)); /* sub-block of int16 lane k */
-            c[2 * k + 1] = 16;                                          /* a zero byte of the scale register */
+    uint8_t prod[64], qpat[64], to_lo[64], sb[4][64];
+    for (int i = 0; i < 64; i++) {
+        prod[i] = (uint8_t)((i >> 4) * (i & 15));
+        qpat[i] = (uint8_t)(i & 0x30);
+        to_lo[i] = (uint8_t)(((i & 3) << 4) | (i >> 2)); /* lo entry (sb << 2 | q) = hi entry (q << 4 | sb) */
+        for (int j = 0; j < 4; j++) {
+            int s = 8 * (i / 32) + 2 * j + ((i >> 4) & 1);
+            sb[j][i] = (uint8_t)(j < 2 ? s << 2 : s);
         }
-        memcpy(&q2k_sc_ctrl[j], c, 64);
     }
+    memcpy(&q2k_prod, prod, 64);
+    memcpy(&q2k_qpat, qpat, 64);
+    memcpy(&q2k_to_lo, to_lo, 64);
+    int32_t stride[8];
+    for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q2_K);
+    memcpy(&q2k_dstride, stride, sizeof stride);
+    for (int j = 0; j < 4; j++) memcpy(&q2k_sb[j], sb[j], 64);
 }
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
@@ -339,6 +473,11 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
         k->dot4 = dot4_iq2_xxs;
         k->act_bytes = iq2_act_bytes;
         k->act_prep = iq2_act_prep;
+    } else if (type == DS4_TYPE_Q2_K) {
+        /* activations permuted once per matvec into shift order; two-token form for prefill */
+        k->dot2 = dot2_q2_K;
+        k->act_bytes = q2k_act_bytes;
+        k->act_prep = q2k_act_prep;
     }
     return true;
 }

@@ -13,6 +13,7 @@
  *    may differ from the reference). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,7 +208,8 @@ static int check_level_type(const level *lv, uint32_t type, bool exact) {
     ds4_dot_kernel k;
     if (!lv->get(type, &k)) return 0;
     const bool blocked = ds4_type_block_elems(type) > 1;
-    static const int64_t block_counts[] = {1, 2, 3, 4, 5, 7, 16, 17};
+    /* odd counts (lone last block), and past 32 blocks (Q2_K's runs) */
+    static const int64_t block_counts[] = {1, 2, 3, 4, 5, 7, 16, 17, 33, 65};
     static const int64_t float_lens[] = {1, 3, 8, 15, 17, 31, 64, 100, 257, 1001, 4096};
     const int64_t *lens = blocked ? block_counts : float_lens;
     size_t nl = blocked ? sizeof block_counts / sizeof *block_counts : sizeof float_lens / sizeof *float_lens;
@@ -266,7 +268,78 @@ static void check_all(bool exact) {
     (void)total;
 }
 
+/* The two-token form (prefill's token pairs) gives, per token, exactly the
+ * one-token result, and so agrees with the reference like it: bit for bit
+ * on exact data, within 1e-6 of sum |w x| on wide data. */
+static int check_dot2(const level *lv, uint32_t type, bool exact) {
+    ds4_dot_kernel k;
+    if (!lv->get(type, &k) || !k.dot2) return 0;
+    static const int64_t block_counts[] = {1, 2, 3, 7, 8, 16, 17, 31, 32, 33, 40, 65};
+    int checked = 0;
+    for (size_t li = 0; li < sizeof block_counts / sizeof *block_counts; li++) {
+        const int64_t n = block_counts[li] * ds4_type_block_elems(type);
+        const int qmax = exact ? exact_qmax(type, n) : 127;
+        if (exact && qmax < 3) continue;
+        const size_t wb = ds4_row_bytes(type, (uint64_t)n), ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
+        const size_t pb = k.act_prep ? (k.act_bytes(n) + 63) & ~(size_t)63 : ab;
+        void *w = malloc(wb), *a[2] = {malloc(ab), malloc(ab)}, *p[2] = {aligned_alloc(64, pb), aligned_alloc(64, pb)};
+        double *dw = malloc(sizeof(double) * (size_t)n), *da = malloc(sizeof(double) * (size_t)n);
+        fill_weights(type, w, n, exact);
+        deq_weights(type, w, n, dw);
+        for (int t = 0; t < 2; t++) {
+            fill_act(type, a[t], n, exact, qmax);
+            if (k.act_prep) k.act_prep(n, a[t], p[t]);
+            else memcpy(p[t], a[t], ab);
+        }
+        float two[2];
+        k.dot2(n, w, p[0], p[1], two);
+        for (int t = 0; t < 2; t++) {
+            const float one = k.dot(n, w, p[t]);
+            cr_assert(!memcmp(&two[t], &one, sizeof one), "%s %s dot2 n=%ld token %d: %.9g vs dot %.9g", lv->name,
+                      ds4_type_name(type), (long)n, t, two[t], one);
+            deq_act(type, a[t], n, da);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += dw[i] * da[i];
+                mag += fabs(dw[i] * da[i]);
+            }
+            if (exact)
+                cr_assert_eq(two[t], (float)ref, "%s %s dot2 exact n=%ld token %d: %.9g vs %.9g", lv->name,
+                             ds4_type_name(type), (long)n, t, two[t], ref);
+            else
+                cr_assert(fabs(two[t] - ref) <= 1e-6 * mag + 1e-37, "%s %s dot2 wide n=%ld token %d: %.9g vs %.9g",
+                          lv->name, ds4_type_name(type), (long)n, t, two[t], ref);
+            checked++;
+        }
+        free(w);
+        free(dw);
+        free(da);
+        for (int t = 0; t < 2; t++) {
+            free(a[t]);
+            free(p[t]);
+        }
+    }
+    return checked;
+}
+
+static void check_all_dot2(bool exact) {
+    int total = 0;
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+        if (!ds4_simd_cpu_supports(levels[l].name)) continue;
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_dot2(&levels[l], types[t], exact);
+    }
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
+    /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K and IQ2_XXS pair kernels */
+    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 2 * 2 * 5, "only %d two-token checks ran", total);
+#endif
+    (void)total;
+}
+
 Test(simd, integer_parts_exact) { check_all(true); }
+
+Test(simd, two_token_kernels_equal_one_token_exact) { check_all_dot2(true); }
+
+Test(simd, two_token_kernels_equal_one_token_wide) { check_all_dot2(false); }
 
 Test(simd, wide_scales_within_1e6) { check_all(false); }
 
@@ -283,10 +356,11 @@ static void check_matmul_equals_vec_dot(uint32_t type, int64_t cols, int64_t row
     const size_t rb = ds4_row_bytes(type, cols), bb = ds4_type_block_bytes(type);
     uint8_t *W = malloc(rb * rows);
     fill_weights(type, W, cols * rows, false);
-    if (type == DS4_TYPE_IQ2_XXS || type == DS4_TYPE_Q8_0) /* a moderate block scale */
+    if (type == DS4_TYPE_IQ2_XXS || type == DS4_TYPE_Q8_0 || type == DS4_TYPE_Q2_K) /* a moderate block scale */
         for (size_t off = 0; off < rb * (size_t)rows; off += bb) {
             uint16_t d = ds4_f32_to_f16(0.01f);
-            memcpy(W + off, &d, 2);
+            if (type == DS4_TYPE_Q2_K) memcpy(W + off + offsetof(block_q2_K, d), &d, 2), memcpy(W + off + offsetof(block_q2_K, dmin), &d, 2);
+            else memcpy(W + off, &d, 2);
         }
     float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok);
     float *y = malloc(sizeof(float) * rows);
@@ -322,7 +396,11 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 96, 7, 11);
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 32, 3, 7);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 768, 5, 7);
+    /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
 }
+
 
 /* The fast activation quantizers give exactly the reference bytes: random
  * rows at many scales, rows with exact .5 ties (roundf and round-half-even
