@@ -64,8 +64,8 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out);
 /* `ds4 bench kernels --resident`: per type, GB/s of weights one core's
  * arithmetic sustains on a cache-resident matrix (default 64x4096), timed
  * in CPU time of the calling thread so preemption on a shared host does not
- * count; for 1 token (matvec) and 2 tokens (matmul, the prefill token-pair
- * path), the latter as weight bytes x tokens per second. */
+ * count; for 1 token (matvec) and 2 and 4 tokens (matmul, the prefill
+ * token-group paths), the latter as weight bytes x tokens per second. */
 int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out);
 
 /* ---- model benchmark (model.c) ---- */

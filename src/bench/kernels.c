@@ -271,7 +271,7 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
                     ds4_type_name(all_types[ti]));
             return 2;
         }
-    enum { NTOK = 2 };
+    enum { NTOK = 4 };
     float *x = malloc(sizeof(float) * (size_t)(cols * NTOK)), *y = malloc(sizeof(float) * (size_t)(rows * NTOK));
     if (!x || !y) {
         free(x);
@@ -284,7 +284,7 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
         fprintf(out, "type,rows,cols,tokens,gbs_best,gbs_median,ns_per_row\n");
     else
         fprintf(out, "ds4 bench kernels --resident: simd %s, one %lldx%lld matrix in cache, one thread, CPU time\n"
-                     "(tok 2: ds4_matmul of two tokens, GB/s = weight bytes x tokens / time)\n\n"
+                     "(tok 2, 4: ds4_matmul of that many tokens, GB/s = weight bytes x tokens / time)\n\n"
                      "%-8s %-12s %4s %10s %10s %10s\n",
                 ds4_simd_level(), (long long)rows, (long long)cols, "type", "shape", "tok", "GB/s best", "GB/s med",
                 "ns/row");
@@ -306,7 +306,7 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
         fill_template(type, w, mat);
         char shp[48];
         snprintf(shp, sizeof shp, "%lldx%lld", (long long)rows, (long long)cols);
-        for (int nt = 1; nt <= NTOK; nt++) {
+        for (int nt = 1; nt <= NTOK; nt *= 2) {
             ds4_matmul(type, w, rows, cols, x, nt, y, NULL); /* warm-up: caches, tables, scratch */
             for (int r = 0; r < o->reps; r++) {
                 long calls = 0;

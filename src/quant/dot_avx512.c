@@ -329,24 +329,24 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
 /* Blocks per pass of q2k_dot_rows (its float factors live on the stack). */
 #define Q2K_RUN 32
 
-/* Row x against T prepared activation rows (T <= 2); out[t] per row. The
- * operations per token are the same for any T, so the two-token form gives
- * exactly the one-token result. */
+/* Row x against T prepared activation rows (T <= 4); out[t] per row. The
+ * operations per token are the same for any T, so the two- and four-token
+ * forms give exactly the one-token result. */
 static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const block_q2_K *x, int T,
                                                                 const uint8_t *const *act, float *out) {
     const int64_t nb = n / QK_K;
-    const uint8_t *bs[2];
-    const float *yd2[2];
-    __m512 acc[2], accm[2];
-    __m256 accm1[2];
-#pragma GCC unroll 2
+    const uint8_t *bs[4];
+    const float *yd2[4];
+    __m512 acc[4], accm[4];
+    __m256 accm1[4];
+#pragma GCC unroll 4
     for (int t = 0; t < T; t++) {
         bs[t] = act[t] + nb * Q2K_ACT_QS;
         yd2[t] = (const float *)(bs[t] + nb * Q2K_ACT_BS);
         acc[t] = accm[t] = _mm512_setzero_ps();
         accm1[t] = _mm256_setzero_ps();
     }
-    float dd[2][2 * Q2K_RUN + 16];
+    float dd[4][2 * Q2K_RUN + 16];
     for (int64_t b0 = 0; b0 < nb; b0 += Q2K_RUN) {
         const int run = nb - b0 < Q2K_RUN ? (int)(nb - b0) : Q2K_RUN;
         /* (d, dmin) x y.d of the run, 8 blocks per gather and conversion */
@@ -358,7 +358,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
             /* plain stores (the slack past the run is never read): a masked
              * store would not forward to the broadcast loads that follow */
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
         }
         int i = 0;
@@ -372,7 +372,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
                                                         _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
             const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int t = 0; t < T; t++) {
                 const uint8_t *y = act[t] + b * Q2K_ACT_QS;
                 acc[t] = q2k_acc(wa, y, dd[t] + 2 * i, acc[t]);
@@ -387,7 +387,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             __m512i w[4];
             q2k_weights(x + b, w);
             const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int t = 0; t < T; t++) {
                 acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t] + 2 * i, acc[t]);
                 const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
@@ -395,7 +395,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
 }
@@ -410,6 +410,11 @@ static float dot_q2_K(int64_t n, const void *wv, const void *av) {
 static void dot2_q2_K(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
     const uint8_t *act[2] = {a0, a1};
     q2k_dot_rows(n, wv, 2, act, out);
+}
+
+static void dot4_q2_K(int64_t n, const void *wv, const void *const act[4], float out[4]) {
+    const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};
+    q2k_dot_rows(n, wv, 4, a, out);
 }
 
 /* ---- tables and getter ---- */
@@ -474,8 +479,9 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
         k->act_bytes = iq2_act_bytes;
         k->act_prep = iq2_act_prep;
     } else if (type == DS4_TYPE_Q2_K) {
-        /* activations permuted once per matvec into shift order; two-token form for prefill */
+        /* activations permuted once per matvec into shift order; two- and four-token forms for prefill */
         k->dot2 = dot2_q2_K;
+        k->dot4 = dot4_q2_K;
         k->act_bytes = q2k_act_bytes;
         k->act_prep = q2k_act_prep;
     }

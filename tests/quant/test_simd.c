@@ -268,13 +268,14 @@ static void check_all(bool exact) {
     (void)total;
 }
 
-/* The two-token form (prefill's token pairs) gives, per token, exactly the
- * one-token result, and so agrees with the reference like it: bit for bit
- * on exact data, within 1e-6 of sum |w x| on wide data. */
+/* The two- and four-token forms (prefill's token groups) give, per token,
+ * exactly the one-token result, and so agree with the reference like it:
+ * bit for bit on exact data, within 1e-6 of sum |w x| on wide data. */
 static int check_dot2(const level *lv, uint32_t type, bool exact) {
     ds4_dot_kernel k;
-    if (!lv->get(type, &k) || !k.dot2) return 0;
+    if (!lv->get(type, &k) || (!k.dot2 && !k.dot4)) return 0;
     static const int64_t block_counts[] = {1, 2, 3, 7, 8, 16, 17, 31, 32, 33, 40, 65};
+    enum { NT = 4 };
     int checked = 0;
     for (size_t li = 0; li < sizeof block_counts / sizeof *block_counts; li++) {
         const int64_t n = block_counts[li] * ds4_type_block_elems(type);
@@ -282,39 +283,51 @@ static int check_dot2(const level *lv, uint32_t type, bool exact) {
         if (exact && qmax < 3) continue;
         const size_t wb = ds4_row_bytes(type, (uint64_t)n), ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
         const size_t pb = k.act_prep ? (k.act_bytes(n) + 63) & ~(size_t)63 : ab;
-        void *w = malloc(wb), *a[2] = {malloc(ab), malloc(ab)}, *p[2] = {aligned_alloc(64, pb), aligned_alloc(64, pb)};
+        void *w = malloc(wb), *a[NT], *p[NT];
         double *dw = malloc(sizeof(double) * (size_t)n), *da = malloc(sizeof(double) * (size_t)n);
         fill_weights(type, w, n, exact);
         deq_weights(type, w, n, dw);
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < NT; t++) {
+            a[t] = malloc(ab);
+            p[t] = aligned_alloc(64, pb);
             fill_act(type, a[t], n, exact, qmax);
             if (k.act_prep) k.act_prep(n, a[t], p[t]);
             else memcpy(p[t], a[t], ab);
         }
-        float two[2];
-        k.dot2(n, w, p[0], p[1], two);
-        for (int t = 0; t < 2; t++) {
+        float got[2][NT];
+        int forms = 0;
+        if (k.dot2) {
+            k.dot2(n, w, p[0], p[1], got[forms]);
+            k.dot2(n, w, p[2], p[3], got[forms] + 2);
+            forms++;
+        }
+        if (k.dot4) k.dot4(n, w, (const void *const *)p, got[forms++]);
+        for (int t = 0; t < NT; t++) {
             const float one = k.dot(n, w, p[t]);
-            cr_assert(!memcmp(&two[t], &one, sizeof one), "%s %s dot2 n=%ld token %d: %.9g vs dot %.9g", lv->name,
-                      ds4_type_name(type), (long)n, t, two[t], one);
             deq_act(type, a[t], n, da);
             double ref = 0, mag = 0;
             for (int64_t i = 0; i < n; i++) {
                 ref += dw[i] * da[i];
                 mag += fabs(dw[i] * da[i]);
             }
-            if (exact)
-                cr_assert_eq(two[t], (float)ref, "%s %s dot2 exact n=%ld token %d: %.9g vs %.9g", lv->name,
-                             ds4_type_name(type), (long)n, t, two[t], ref);
-            else
-                cr_assert(fabs(two[t] - ref) <= 1e-6 * mag + 1e-37, "%s %s dot2 wide n=%ld token %d: %.9g vs %.9g",
-                          lv->name, ds4_type_name(type), (long)n, t, two[t], ref);
-            checked++;
+            for (int f = 0; f < forms; f++) {
+                const float g = got[f][t];
+                const char *form = f == 0 && k.dot2 ? "dot2" : "dot4";
+                cr_assert(!memcmp(&g, &one, sizeof one), "%s %s %s n=%ld token %d: %.9g vs dot %.9g", lv->name,
+                          ds4_type_name(type), form, (long)n, t, g, one);
+                if (exact)
+                    cr_assert_eq(g, (float)ref, "%s %s %s exact n=%ld token %d: %.9g vs %.9g", lv->name,
+                                 ds4_type_name(type), form, (long)n, t, g, ref);
+                else
+                    cr_assert(fabs(g - ref) <= 1e-6 * mag + 1e-37, "%s %s %s wide n=%ld token %d: %.9g vs %.9g", lv->name,
+                              ds4_type_name(type), form, (long)n, t, g, ref);
+                checked++;
+            }
         }
         free(w);
         free(dw);
         free(da);
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < NT; t++) {
             free(a[t]);
             free(p[t]);
         }
@@ -329,17 +342,17 @@ static void check_all_dot2(bool exact) {
         for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_dot2(&levels[l], types[t], exact);
     }
 #if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
-    /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K and IQ2_XXS pair kernels */
-    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 2 * 2 * 5, "only %d two-token checks ran", total);
+    /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K and IQ2_XXS token-group kernels */
+    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 2 * 4 * 5, "only %d token-group checks ran", total);
 #endif
     (void)total;
 }
 
 Test(simd, integer_parts_exact) { check_all(true); }
 
-Test(simd, two_token_kernels_equal_one_token_exact) { check_all_dot2(true); }
+Test(simd, token_group_kernels_equal_one_token_exact) { check_all_dot2(true); }
 
-Test(simd, two_token_kernels_equal_one_token_wide) { check_all_dot2(false); }
+Test(simd, token_group_kernels_equal_one_token_wide) { check_all_dot2(false); }
 
 Test(simd, wide_scales_within_1e6) { check_all(false); }
 
