@@ -17,8 +17,8 @@
  * octets per register), so the activations are permuted once per matvec
  * into that order (iq2_act_prep) instead of permuting weights per row.
  *
- * F32, F16 and BF16 also get 16-wide versions (the wider loads keep two cores at
- * the memory limit with fewer instructions). */
+ * Q8_0 (dot_avx512_q8.c) and F32/F16/BF16 (dot_avx512_float.c) live in
+ * their own files. */
 #include "quant/simd.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
@@ -32,73 +32,6 @@
 #include "quant/quant.h"
 
 static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-/* ---- F32 / F16 ---- */
-
-static float dot_f32(int64_t n, const void *wv, const void *xv) {
-    const float *w = wv, *x = xv;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
-
-static float dot_f16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(load_f16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(load_f16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(load_f16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_f16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 wv16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
-        a1 = _mm512_fmadd_ps(wv16, _mm512_maskz_loadu_ps(m, x + i), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-static inline __m512 load_bf16x16(const uint16_t *p) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-static float dot_bf16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(load_bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(load_bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(load_bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i));
-        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_maskz_loadu_ps(m, x + i), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
 
 /* ---- IQ2_XXS x Q8_K (prepared activation layout) ---- */
 
@@ -161,6 +94,7 @@ static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z
     const __m512i zero = _mm512_setzero_si512();
     __m512i gl[4], gh[4];
     __mmask64 kl[4], kh[4];
+    DS4_UNROLL
     for (int m = 0; m < 4; m++) {
         gl[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(clo, 2 * m), iq2_levels);
         gh[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(chi, 2 * m), iq2_levels);
@@ -168,8 +102,10 @@ static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z
         kh[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m)));
     }
     const __m512i scale = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(sw, 28), 1), _mm512_set1_epi32(1));
+    DS4_UNROLL
     for (int t = 0; t < T; t++) {
         __m512i s0 = zero, s1 = zero;
+        DS4_UNROLL
         for (int m = 0; m < 4; m++) {
             __m512i yl = _mm512_loadu_si512((const void *)(act[t] + 64 * m));
             __m512i yh = _mm512_loadu_si512((const void *)(act[t] + 64 * (4 + m)));
@@ -195,6 +131,7 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
     const int64_t nb = n / QK_K;
     __m512 acc0[4], acc1[4];
     const uint8_t *act[4];
+    DS4_UNROLL
     for (int t = 0; t < 4; t++) {
         acc0[t] = acc1[t] = _mm512_setzero_ps();
         act[t] = act0[t < T ? t : 0];
@@ -204,6 +141,7 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
         for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
         const uint8_t *a0[4], *a1[4];
         __m512 dv0[4], dv1[4];
+        DS4_UNROLL
         for (int t = 0; t < T; t++) {
             a0[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
             a1[t] = a0[t] + IQ2_PAIR_BYTES;
@@ -217,6 +155,7 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
         const bool two = b + 1 < nb;
         const uint8_t *a[4];
         __m512 dv[4];
+        DS4_UNROLL
         for (int t = 0; t < T; t++) {
             a[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
             dv[t] = iq2_dv(a[t], x + b, two);
@@ -224,6 +163,7 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
         __m512i z1 = two ? _mm512_loadu_si512(x[b + 1].qs) : _mm512_setzero_si512();
         iq2_pair(_mm512_loadu_si512(x[b].qs), z1, T, a, dv, acc0);
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
 }
 
@@ -470,7 +410,8 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
     /* Q4_K stays on the AVX2 kernel (memory-bound there already). */
     if (type == DS4_TYPE_Q8_0) return ds4_simd_avx512_q8_0_kernel(k);
-    static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, NULL, dot_q2_K, NULL, dot_iq2_xxs};
+    if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) return ds4_simd_avx512_float_kernel(type, k);
+    static const ds4_dot_set set = {NULL, NULL, NULL, NULL, dot_q2_K, NULL, dot_iq2_xxs};
     if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
     if (type == DS4_TYPE_IQ2_XXS) {
         /* activations permuted once per matvec into the lookup order; two-token form for prefill */

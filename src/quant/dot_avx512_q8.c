@@ -65,6 +65,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block
         const __m512i wa = _mm512_abs_epi8(wq);
         const __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(w[b].d)),
                                                _mm512_set1_ps(two ? _cvtsh_ss(w[b + 1].d) : 0.0f));
+        DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const uint8_t *a = (const uint8_t *)acts[t] + pair;
             __m512i y = _mm512_loadu_si512((const void *)a);
@@ -74,6 +75,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
         }
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 

@@ -27,6 +27,11 @@
 #define DS4_PREFETCH(p) ((void)(p))
 #endif
 
+/* Before the small loops over tokens and accumulators of the multi-token
+ * kernels: they must unroll so the per-token accumulators stay in registers
+ * (GCC otherwise keeps such arrays in memory: F16 x 4 tokens ran at 0.7x). */
+#define DS4_UNROLL _Pragma("GCC unroll 16")
+
 /* Dot product of one weight row (n elements) with an activation row. */
 typedef float (*ds4_dot_fn)(int64_t n, const void *w_row, const void *act);
 
@@ -80,6 +85,7 @@ static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k); /* dot_avx512_q8.c, used by the one above */
+bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
 /* Activation quantizer into a standard activation block row (Q8_0 or

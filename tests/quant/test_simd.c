@@ -412,6 +412,10 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
+    check_matmul_equals_vec_dot(DS4_TYPE_F16, 4096, 3, 9);
+    check_matmul_equals_vec_dot(DS4_TYPE_F16, 100, 5, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_F32, 257, 4, 6);
+    check_matmul_equals_vec_dot(DS4_TYPE_BF16, 1001, 3, 5);
 }
 
 
