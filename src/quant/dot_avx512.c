@@ -268,6 +268,13 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
 
 /* Blocks per pass of q2k_dot_rows (its float factors live on the stack). */
 #define Q2K_RUN 32
+/* Prefetch distance of this kernel (DS4_PF_DIST is 4 KiB): measured with
+ * `ds4 bench kernels --threads 2 --types Q2_K` on the 2-core VM, pfrac at
+ * 2 threads, 4096x4096: none 0.67, 1 KiB 0.76, 8 KiB 0.57, 16 KiB 0.72;
+ * over the four Flash shapes, two runs each: 2 KiB 0.73-0.82, 3 KiB
+ * 0.75-0.81, 4 KiB 0.74-0.78 (this kernel consumes weights about twice as
+ * fast as the one DS4_PF_DIST was tuned on). */
+#define Q2K_PF 2048
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. The
  * operations per token are the same for any T, so the two- and four-token
@@ -304,7 +311,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
         int i = 0;
         for (; i + 2 <= run; i += 2) {
             const int64_t b = b0 + i;
-            for (int o = 0; o < 2 * (int)sizeof *x; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+            for (int o = 0; o < 2 * (int)sizeof *x; o += 64) __builtin_prefetch((const uint8_t *)(x + b) + o + Q2K_PF, 0, 3);
             __m512i wa[4], wb[4];
             q2k_weights(x + b, wa);
             q2k_weights(x + b + 1, wb);
