@@ -282,7 +282,7 @@ static int check_dot2(const level *lv, uint32_t type, bool exact) {
         const int qmax = exact ? exact_qmax(type, n) : 127;
         if (exact && qmax < 3) continue;
         const size_t wb = ds4_row_bytes(type, (uint64_t)n), ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
-        const size_t pb = k.act_prep ? (k.act_bytes(n) + 63) & ~(size_t)63 : ab;
+        const size_t pb = ((k.act_prep ? k.act_bytes(n) : ab) + 63) & ~(size_t)63; /* aligned_alloc wants a multiple */
         void *w = malloc(wb), *a[NT], *p[NT];
         double *dw = malloc(sizeof(double) * (size_t)n), *da = malloc(sizeof(double) * (size_t)n);
         fill_weights(type, w, n, exact);
