@@ -286,7 +286,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
     const float *yd2[4];
     __m512 acc[4], accm[4];
     __m256 accm1[4];
-#pragma GCC unroll 4
+DS4_UNROLL
     for (int t = 0; t < T; t++) {
         bs[t] = act[t] + nb * Q2K_ACT_QS;
         yd2[t] = (const float *)(bs[t] + nb * Q2K_ACT_BS);
@@ -305,7 +305,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
             /* plain stores (the slack past the run is never read): a masked
              * store would not forward to the broadcast loads that follow */
-#pragma GCC unroll 4
+DS4_UNROLL
             for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
         }
         int i = 0;
@@ -319,7 +319,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
                                                         _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
             const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
-#pragma GCC unroll 4
+DS4_UNROLL
             for (int t = 0; t < T; t++) {
                 const uint8_t *y = act[t] + b * Q2K_ACT_QS;
                 acc[t] = q2k_acc(wa, y, dd[t] + 2 * i, acc[t]);
@@ -334,7 +334,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             __m512i w[4];
             q2k_weights(x + b, w);
             const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
-#pragma GCC unroll 4
+DS4_UNROLL
             for (int t = 0; t < T; t++) {
                 acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t] + 2 * i, acc[t]);
                 const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
@@ -342,7 +342,7 @@ static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const 
             }
         }
     }
-#pragma GCC unroll 4
+DS4_UNROLL
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
 }
