@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -319,21 +320,35 @@ uint64_t kvc_bytes(const kvc *c) {
     return b;
 }
 
-/* Least recently used first; the protected entry (just written) stays. */
+double kvc_keep_value(uint32_t hits, uint64_t last_used, uint32_t n_tokens, uint64_t file_bytes, uint64_t now) {
+    const double age = now > last_used ? (double)(now - last_used) : 0.0;
+    double h = (double)hits * exp2(-age / KVC_HITS_HALF_LIFE_S);
+    if (h < 0.01) h = 0.0;
+    return (h + 1.0) * (double)n_tokens / (double)(file_bytes ? file_bytes : 1);
+}
+
+/* Lowest keep value first (chat-and-api.md §4.3); ties evict the older file.
+ * The protected entry (just written) stays: kvc_save never writes a file
+ * that alone exceeds the budget. */
 static void evict_to_budget(kvc *c, const char *protect) {
+    const uint64_t now = (uint64_t)time(NULL);
     for (;;) {
         uint64_t total = kvc_bytes(c);
         if (total <= c->o.budget_bytes) return;
         int victim = -1;
+        double worst = 0.0;
         for (int i = 0; i < c->n; i++) {
             if (protect && !strcmp(c->e[i].name, protect)) continue;
-            if (victim < 0 || c->e[i].last_used < c->e[victim].last_used ||
-                (c->e[i].last_used == c->e[victim].last_used && c->e[i].created < c->e[victim].created))
+            const kvc_entry *e = &c->e[i];
+            const double v = kvc_keep_value(e->hits, e->last_used, e->n_tokens, e->file_bytes, now);
+            if (victim < 0 || v < worst || (v == worst && e->created < c->e[victim].created)) {
                 victim = i;
+                worst = v;
+            }
         }
         if (victim < 0) return;
-        fprintf(stderr, "ds4 serve: kv cache: evicting %s (%u tokens, %.1f MiB) to stay under %.0f MiB\n",
-                c->e[victim].name, c->e[victim].n_tokens, (double)c->e[victim].file_bytes / 1048576.0,
+        fprintf(stderr, "ds4 serve: kv cache: evicting %s (%u tokens, %u hits, %.1f MiB) to stay under %.0f MiB\n",
+                c->e[victim].name, c->e[victim].n_tokens, c->e[victim].hits, (double)c->e[victim].file_bytes / 1048576.0,
                 (double)c->o.budget_bytes / 1048576.0);
         drop_entry(c, victim, true);
     }

@@ -98,6 +98,13 @@ int kvc_restore(kvc *c, ds4_session *s, const char *text, size_t text_len, int32
  * first <｜Assistant｜> (or -1). */
 int kvc_cold_length(const kvc *c, int n, int user_mark);
 
+/* How much a file is worth keeping when the budget forces an eviction
+ * (chat-and-api.md §4.3): (decayed hits + 1) x tokens / bytes, where hits
+ * halve every 6 hours since the file was last used and count as 0 below
+ * 0.01. The lowest value is evicted first. */
+#define KVC_HITS_HALF_LIFE_S (6.0 * 3600.0)
+double kvc_keep_value(uint32_t hits, uint64_t last_used, uint32_t n_tokens, uint64_t file_bytes, uint64_t now);
+
 /* Files and bytes currently indexed (for logs and tests). */
 int kvc_count(const kvc *c);
 uint64_t kvc_bytes(const kvc *c);
