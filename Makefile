@@ -34,7 +34,7 @@ ALIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 ATEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/asan/%.o)
 ACLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean asan-bin
+.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean asan-bin cross-check
 all: $(BUILD)/ds4
 
 $(BUILD)/obj/%.o: %.c
@@ -104,11 +104,16 @@ fuzz:
 fuzz-smoke:
 	@FUZZ_RUNS=40000 sh tools/fuzz.sh 20
 
+# The NEON kernels, cross-compiled and run under qemu-aarch64 on x86-64.
+cross-check:
+	@sh tools/cross_check.sh $(BUILD)
+
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/unit-tests-asan
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-smoke
+	$(MAKE) cross-check
 	$(MAKE) integration
 
 # Installs the build dependencies first (a no-op when present), so that

@@ -11,6 +11,8 @@ if [ "$(uname)" = "Darwin" ]; then
 fi
 PKGS="build-essential pkg-config libpcre2-dev libmicrohttpd-dev libjansson-dev libedit-dev libssl-dev"
 [ $BUILD_ONLY -eq 1 ] || PKGS="$PKGS clang libcriterion-dev nodejs npm"
+# make cross-check: the NEON kernels under user-mode QEMU on x86-64 hosts.
+[ $BUILD_ONLY -eq 1 ] || [ "$(uname -m)" != "x86_64" ] || PKGS="$PKGS gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
