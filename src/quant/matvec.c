@@ -74,6 +74,7 @@ typedef struct {
     ds4_dot_fn dot;
     ds4_dot2_fn dot2; /* NULL: one dot per token */
     ds4_dot4_fn dot4; /* NULL: pairs or single tokens */
+    ds4_dot8_fn dot8; /* NULL: groups of four at most */
     const uint8_t *W;
     size_t row_bytes, act_bytes;
     int64_t rows, cols, n_tok, rows_per_task, tok_tile;
@@ -104,6 +105,13 @@ static void mm_task(void *p, int64_t task, int thread_index) {
             const uint8_t *w = c->W + (size_t)r * c->row_bytes;
             int64_t t = t0;
             /* Token groups share one decode of the row where the kernel can. */
+            for (; c->dot8 && t + 8 <= t1; t += 8) {
+                float o[8];
+                const void *a[8];
+                for (int k = 0; k < 8; k++) a[k] = c->act + (size_t)(t + k) * c->act_bytes;
+                c->dot8(c->cols, w, a, o);
+                for (int k = 0; k < 8; k++) c->Y[(t + k) * c->rows + r] = o[k];
+            }
             for (; c->dot4 && t + 4 <= t1; t += 4) {
                 float o[4];
                 const void *a[4];
@@ -162,7 +170,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
     if (!k.dot || row_bytes == 0) ds4_quant_bad_type("matmul (no kernel or bad column count)", type);
     if (rows <= 0 || n_tok <= 0) return;
     const uint32_t at = ds4_act_type(type);
-    mm_ctx c = {k.dot, k.dot2, k.dot4, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
+    mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
     if (at == DS4_TYPE_F32 && !k.act_prep) {
         c.act_bytes = (size_t)cols * sizeof(float);
         c.act = (const uint8_t *)X;
@@ -251,6 +259,7 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         b->c.dot = k.dot;
         b->c.dot2 = k.dot2;
         b->c.dot4 = k.dot4;
+        b->c.dot8 = k.dot8;
         b->c.W = jb->W;
         b->c.row_bytes = (size_t)rb;
         b->c.rows = jb->rows;

@@ -45,13 +45,15 @@ typedef void (*ds4_act_prep_fn)(int64_t n, const void *std_act, void *out);
  * are decoded once. out[t] must equal dot(n, w_row, act_t) exactly. */
 typedef void (*ds4_dot2_fn)(int64_t n, const void *w_row, const void *act0, const void *act1, float out[2]);
 
-/* The same for four activation rows. */
+/* The same for four and for eight activation rows. */
 typedef void (*ds4_dot4_fn)(int64_t n, const void *w_row, const void *const act[4], float out[4]);
+typedef void (*ds4_dot8_fn)(int64_t n, const void *w_row, const void *const act[8], float out[8]);
 
 typedef struct {
     ds4_dot_fn dot;            /* consumes the prepared layout (or the standard one if prep is NULL) */
     ds4_dot2_fn dot2;          /* optional two-token form, NULL if none */
     ds4_dot4_fn dot4;          /* optional four-token form, NULL if none */
+    ds4_dot8_fn dot8;          /* optional eight-token form, NULL if none */
     ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
