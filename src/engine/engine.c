@@ -207,7 +207,9 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     sc->cz = scratch(s, CS * 2 * HD);
     sc->cg = scratch(s, CS * 2 * HD);
     sc->iq = scratch(s, IS * (size_t)c->idx_head * (size_t)c->idx_dim);
+    sc->iqt = scratch(s, IS * (size_t)c->idx_head * (size_t)c->idx_dim);
     sc->iw = scratch(s, IS * (size_t)c->idx_head);
+    sc->idots = scratch(s, (any_csa ? (size_t)DS4_IDX_BLOCK * (size_t)c->idx_head : 0) * (size_t)ds4_model_threads(s->m));
     sc->iz = scratch(s, IS * 2 * (size_t)c->idx_dim);
     sc->ig = scratch(s, IS * 2 * (size_t)c->idx_dim);
     sc->o = scratch(s, S * H * HD);
@@ -262,7 +264,7 @@ static void scratch_free(ds4_scratch *sc) {
     float *fl[] = {sc->H, sc->H2, sc->fhat, sc->mix, sc->pre, sc->post, sc->comb, sc->x, sc->y, sc->qa, sc->q,
                    sc->kv, sc->cz, sc->cg, sc->iq, sc->iw, sc->iz, sc->ig, sc->o, sc->og, sc->lg, sc->low,
                    sc->router, sc->selw, sc->ex_x, sc->ex_g, sc->ex_u, sc->ex_o, sc->ex_w, sc->logit_x, sc->thr,
-                   sc->iscore};
+                   sc->iscore, sc->iqt, sc->idots};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) free(fl[i]);
     free(sc->sel);
     free(sc->ex_rows);

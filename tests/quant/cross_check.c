@@ -10,6 +10,7 @@
  *     as the kernel wants) within 2e-6 of sum |w x| of ds4_vec_dot_ref;
  *   - ds4_matmul over 1..9 tokens and ds4_matvec equal ds4_vec_dot bit for
  *     bit per token (token groups must not change a result).
+ *   - ds4_scores_f32 equals its scalar reference bit for bit.
  * Exits 1 after printing every failure. */
 #include <math.h>
 #include <stdio.h>
@@ -87,12 +88,34 @@ static void check_type(uint32_t type, ds4_pool *pool) {
     }
 }
 
+/* ds4_scores_f32 must equal the scalar reference bit for bit. */
+static void check_scores(void) {
+    static const int64_t heads[] = {1, 3, 4, 7, 16, 31, 32, 33, 64, 65};
+    for (size_t hi = 0; hi < sizeof heads / sizeof *heads; hi++) {
+        const int64_t nq = heads[hi], dim = 131, nk = 3;
+        float *k = malloc(sizeof(float) * (size_t)(nk * dim)), *qt = malloc(sizeof(float) * (size_t)(dim * nq));
+        float *got = malloc(sizeof(float) * (size_t)(nk * nq)), *want = malloc(sizeof(float) * (size_t)(nk * nq));
+        for (int64_t i = 0; i < nk * dim; i++) k[i] = sample();
+        for (int64_t i = 0; i < dim * nq; i++) qt[i] = sample();
+        ds4_scores_f32(k, nk, dim, qt, nq, got);
+        ds4_scores_f32_ref(k, nk, dim, qt, nq, want);
+        for (int64_t i = 0; i < nk * nq; i++)
+            CHECK(memcmp(&got[i], &want[i], sizeof(float)) == 0, "scores: %ld heads, output %ld: %.9g vs %.9g", (long)nq,
+                  (long)i, got[i], want[i]);
+        free(k);
+        free(qt);
+        free(got);
+        free(want);
+    }
+}
+
 int main(void) {
     static const uint32_t types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16,   DS4_TYPE_Q8_0,
                                      DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
     ds4_pool *pool = ds4_pool_create(2);
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) check_type(types[i], pool);
     ds4_pool_destroy(pool);
+    check_scores();
     printf("cross-check (%s kernels vs scalar reference): %s\n", ds4_simd_level(), failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

@@ -17,12 +17,10 @@ typedef struct {
     int idx_blocks; /* indexer score blocks per row */
 } attn_job;
 
-#define IDX_BLOCK 256 /* entries scored per task: spreads one decode row over the threads */
 
 /* Indexer scores of row i against entries of block b (§8):
  * score(t, w) = Σ_h ω_h·IH^-1/2·ID^-1/2·ReLU(qI_h·K_w). */
 static void index_score(void *ctx, int64_t task, int thread) {
-    (void)thread;
     const attn_job *j = ctx;
     ds4_session *s = j->s;
     const ds4_config *c = &s->m->cfg;
@@ -30,18 +28,19 @@ static void index_score(void *ctx, int64_t task, int thread) {
     const int i = (int)(task / j->idx_blocks), b = (int)(task % j->idx_blocks);
     const int n_vis = (int)((s->pos + i + 1) / ic->m);
     const int IH = c->idx_head, ID = c->idx_dim;
-    const int w0 = b * IDX_BLOCK, w1 = w0 + IDX_BLOCK < n_vis ? w0 + IDX_BLOCK : n_vis;
+    const int w0 = b * DS4_IDX_BLOCK, w1 = w0 + DS4_IDX_BLOCK < n_vis ? w0 + DS4_IDX_BLOCK : n_vis;
     if (n_vis <= c->idx_topk || w0 >= n_vis) return;
-    const float *q = s->sc.iq + (size_t)i * IH * ID, *wt = s->sc.iw + (size_t)i * IH;
+    const float *qt = s->sc.iqt + (size_t)i * IH * ID, *wt = s->sc.iw + (size_t)i * IH;
     const float scale = 1.0f / sqrtf((float)IH) / sqrtf((float)ID);
     float *out = s->sc.iscore + (size_t)i * s->sc.iscore_stride;
+    /* q·k of all heads for the whole block at once (no horizontal sums) */
+    float *dots = s->sc.idots + (size_t)thread * DS4_IDX_BLOCK * IH;
+    ds4_scores_f32(ic->entries + (size_t)w0 * ID, w1 - w0, ID, qt, IH, dots);
     for (int w = w0; w < w1; w++) {
-        const float *k = ic->entries + (size_t)w * ID;
+        const float *dw = dots + (size_t)(w - w0) * IH;
         float sc = 0.0f;
-        for (int h = 0; h < IH; h++) {
-            const float dot = ds4_vec_dot(DS4_TYPE_F32, ID, k, q + (size_t)h * ID);
-            if (dot > 0.0f) sc += wt[h] * scale * dot;
-        }
+        for (int h = 0; h < IH; h++)
+            if (dw[h] > 0.0f) sc += wt[h] * scale * dw[h];
         out[w] = sc;
     }
 }
@@ -213,7 +212,11 @@ void ds4_attention(ds4_session *s, int l, int n) {
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);
         const int max_vis = (int)((p0 + n) / c->compress_ratio[l]);
-        job.idx_blocks = (max_vis + IDX_BLOCK - 1) / IDX_BLOCK;
+        for (int i = 0; i < n; i++) /* queries transposed: head index fastest */
+            for (int h = 0; h < IH; h++)
+                for (int d = 0; d < ID; d++)
+                    sc->iqt[((size_t)i * ID + d) * IH + h] = sc->iq[((size_t)i * IH + h) * ID + d];
+        job.idx_blocks = (max_vis + DS4_IDX_BLOCK - 1) / DS4_IDX_BLOCK;
         if (max_vis > c->idx_topk) ds4_pool_run(m->pool, index_score, &job, (int64_t)n * job.idx_blocks);
         ds4_pool_run(m->pool, index_select, &job, n);
         ds4_prof_stage(DS4_STAGE_ATTN);

@@ -45,6 +45,9 @@ typedef struct ds4_layer_state {
     ds4_comp_state icomp;   /* indexer compressor (CSA) */
 } ds4_layer_state;
 
+/* Indexer entries scored per task: spreads one decode row over the threads. */
+#define DS4_IDX_BLOCK 256
+
 /* Scratch for one chunk of up to ds4_session.chunk rows (see forward.c). */
 typedef struct ds4_scratch {
     float *H, *H2;          /* S x N·D residual streams */
@@ -58,6 +61,8 @@ typedef struct ds4_scratch {
     float *kv;              /* S x HD */
     float *cz, *cg;         /* S x 2·HD compressor projections */
     float *iq;              /* S x IH·ID */
+    float *iqt;             /* S x ID·IH: iq transposed per row (ds4_scores_f32's query layout) */
+    float *idots;           /* threads x DS4_IDX_BLOCK·IH: one task's q·k of every head */
     float *iw;              /* S x IH */
     float *iz, *ig;         /* S x 2·ID */
     float *o;               /* S x H·HD attention output */
