@@ -17,7 +17,7 @@
  * octets per register), so the activations are permuted once per matvec
  * into that order (iq2_act_prep) instead of permuting weights per row.
  *
- * Q8_0 (dot_avx512_q8.c) and F32/F16/BF16 (dot_avx512_float.c) live in
+ * Q8_0 (dot_avx512_q8.c), Q4_K (dot_avx512_q4k.c) and F32/F16/BF16 (dot_avx512_float.c) live in
  * their own files. */
 #include "quant/simd.h"
 
@@ -411,11 +411,12 @@ static void init_tables(void) {
     for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q2_K);
     memcpy(&q2k_dstride, stride, sizeof stride);
     for (int j = 0; j < 4; j++) memcpy(&q2k_sb[j], sb[j], 64);
+    ds4_simd_avx512_q4k_init();
 }
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    /* Q4_K stays on the AVX2 kernel (memory-bound there already). */
+    if (type == DS4_TYPE_Q4_K) return ds4_simd_avx512_q4_K_kernel(k);
     if (type == DS4_TYPE_Q8_0) return ds4_simd_avx512_q8_0_kernel(k);
     if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) return ds4_simd_avx512_float_kernel(type, k);
     static const ds4_dot_set set = {NULL, NULL, NULL, NULL, dot_q2_K, NULL, dot_iq2_xxs};

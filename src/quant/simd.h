@@ -88,6 +88,8 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k); /* dot_avx512_q8.c, used by the one above */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k); /* dot_avx512_q4k.c, likewise */
+void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
 /* Activation quantizer into a standard activation block row (Q8_0 or

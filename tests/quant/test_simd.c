@@ -342,8 +342,8 @@ static void check_all_dot2(bool exact) {
         for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_dot2(&levels[l], types[t], exact);
     }
 #if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
-    /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K and IQ2_XXS token-group kernels */
-    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 2 * 4 * 5, "only %d token-group checks ran", total);
+    /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K, Q4_K and IQ2_XXS token-group kernels */
+    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 3 * 4 * 5, "only %d token-group checks ran", total);
 #endif
     (void)total;
 }
@@ -412,6 +412,10 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
+    /* Q4_K: runs of 32 blocks, 33 blocks: a run boundary and a lone block */
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K, 768, 5, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K, 33 * 256, 3, 5);
     check_matmul_equals_vec_dot(DS4_TYPE_F16, 4096, 3, 9);
     check_matmul_equals_vec_dot(DS4_TYPE_F16, 100, 5, 7);
     check_matmul_equals_vec_dot(DS4_TYPE_F32, 257, 4, 6);

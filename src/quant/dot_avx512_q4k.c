@@ -1,0 +1,209 @@
+/* AVX-512 (VBMI + VNNI) Q4_K x Q8_K for one, two and four tokens.
+ *
+ * The AVX2 kernel is compute-bound at ~16 GB/s of weights per core, under
+ * the DRAM share of one core on two cores. Here:
+ *   - the 128 quant bytes are two registers; each gives a low-nibble and a
+ *     high-nibble register (and / shift-and), 4 weight registers per block;
+ *     the activations are permuted once per matvec (q4k_act_prep) so one
+ *     64-byte load meets each weight register;
+ *   - vpdpbusd (nibbles unsigned x activations signed) sums 4 products per
+ *     dword, and every dword lies within one 32-element sub-block (lanes
+ *     0-7 one sub-block, 8-15 another); its value fits 16 bits
+ *     (|4 x 15 x 128| < 2^15), so vpdpwssd against a per-lane 16-bit scale
+ *     (high word 0) applies the 6-bit sub-block scale and accumulates the
+ *     four registers in integers: two VNNI uops per 64 weights, one
+ *     conversion and one FMA per block;
+ *   - the scale vectors come from the 8 unpacked scale bytes (scalar
+ *     unpacking runs on ports the 512-bit code leaves idle) by one masked
+ *     vpermb each; mins are the sub-block bsum pairs (summed in the prepared
+ *     activations) times the 8 mins, two blocks per vpmaddwd;
+ *   - d x y.d and dmin x y.d of a run of blocks are gathered and converted
+ *     8 blocks per instruction into a stack array, read as broadcast FMA
+ *     operands (as in the Q2_K kernel);
+ *   - per token the operations and their order do not depend on how many
+ *     tokens share the decode, so dot2/dot4 return exactly dot's result. */
+#include "quant/simd.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
+    defined(__AVX512VNNI__) && defined(__F16C__) && defined(__FMA__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant/quant.h"
+
+/* Prepared activation row of nb Q8_K blocks: nb x 256 quant bytes in
+ * register order, then nb x 8 int16 sub-block sums (bsums[2k] +
+ * bsums[2k+1]), then nb pairs (d, d) as floats. Register r = 2h + s of a
+ * block (h: quant half, s: 0 low nibbles, 1 high) holds at byte p the
+ * element 64 (2h + p / 32) + 32 s + p % 32. */
+#define Q4K_ACT_QS 256
+#define Q4K_ACT_BS 16
+#define Q4K_ACT_D2 8
+
+static size_t q4k_act_bytes(int64_t n) {
+    return ((size_t)(n / QK_K) * (Q4K_ACT_QS + Q4K_ACT_BS + Q4K_ACT_D2) + 63) & ~(size_t)63;
+}
+
+static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_K *y = std_act;
+    const int64_t nb = n / QK_K;
+    uint8_t *o = out, *bs = o + nb * Q4K_ACT_QS;
+    float *d2 = (float *)(bs + nb * Q4K_ACT_BS);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < 4; r++)
+            for (int half = 0; half < 2; half++)
+                memcpy(o + Q4K_ACT_QS * b + 64 * r + 32 * half, y[b].qs + 64 * ((r / 2) * 2 + half) + 32 * (r % 2), 32);
+        for (int k = 0; k < 8; k++) {
+            int16_t s = (int16_t)(y[b].bsums[2 * k] + y[b].bsums[2 * k + 1]);
+            memcpy(bs + Q4K_ACT_BS * b + 2 * k, &s, 2);
+        }
+        d2[2 * b] = d2[2 * b + 1] = y[b].d;
+    }
+    const size_t used = (size_t)nb * (Q4K_ACT_QS + Q4K_ACT_BS + Q4K_ACT_D2);
+    memset(o + used, 0, q4k_act_bytes(n) - used);
+}
+
+static __m512i q4k_sc_ctrl[4]; /* register r: dword lane i <- scale byte 4 (r / 2) + 2 (i / 8) + r % 2 */
+static __m256i q4k_dstride;    /* byte offsets of 8 consecutive blocks */
+
+/* The 12 scale bytes as 8 scales and 8 mins, one byte each (formats.md B.3). */
+static inline void q4k_unpack(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const uint32_t sc_lo = a & 0x3f3f3f3fu, sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+    const uint32_t m_lo = b & 0x3f3f3f3fu, m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+    *sc = sc_lo | (uint64_t)sc_hi << 32;
+    *mn = m_lo | (uint64_t)m_hi << 32;
+}
+
+/* One block's four nibble registers and their per-lane scale words. */
+static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *x, uint64_t sc, __m512i w[4],
+                                                               __m512i sv[4]) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
+    w[0] = _mm512_and_si512(q0, m4);
+    w[1] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
+    w[2] = _mm512_and_si512(q1, m4);
+    w[3] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+    const __m512i scb = _mm512_set1_epi64((long long)sc);
+DS4_UNROLL
+    for (int r = 0; r < 4; r++) sv[r] = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, q4k_sc_ctrl[r], scb);
+}
+
+/* acc += dall x (sum over the block's sub-blocks of scale x integer dot). */
+static inline __attribute__((always_inline)) __m512 q4k_acc(const __m512i w[4], const __m512i sv[4], const uint8_t *y,
+                                                            const float *dall, __m512 acc) {
+    const __m512i z = _mm512_setzero_si512();
+    __m512i s = z;
+DS4_UNROLL
+    for (int r = 0; r < 4; r++)
+        s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(z, w[r], _mm512_loadu_si512((const void *)(y + 64 * r))), sv[r]);
+    return _mm512_fmadd_ps(_mm512_set1_ps(*dall), _mm512_cvtepi32_ps(s), acc);
+}
+
+/* Blocks per pass (their float factors live on the stack). */
+#define Q4K_RUN 32
+
+/* Row x against T prepared activation rows (T <= 4); out[t] per row. */
+static inline __attribute__((always_inline)) void q4k_dot_rows(int64_t n, const block_q4_K *x, int T,
+                                                                const uint8_t *const *act, float *out) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *bs[4];
+    const float *yd2[4];
+    __m512 acc[4];
+    __m256 accm[4];
+DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        bs[t] = act[t] + nb * Q4K_ACT_QS;
+        yd2[t] = (const float *)(bs[t] + nb * Q4K_ACT_BS);
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    float dd[4][2 * Q4K_RUN + 16];
+    for (int64_t b0 = 0; b0 < nb; b0 += Q4K_RUN) {
+        const int run = nb - b0 < Q4K_RUN ? (int)(nb - b0) : Q4K_RUN;
+        /* (d, dmin) x y.d of the run, 8 blocks per gather and conversion */
+        for (int i = 0; i < run; i += 8) {
+            const int k = run - i < 8 ? run - i : 8;
+            const __m256i hv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << k) - 1), q4k_dstride,
+                                                            &x[b0 + i].d, 1);
+            const __m512 f = _mm512_cvtph_ps(hv);
+            const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
+DS4_UNROLL
+            for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
+        }
+        for (int i = 0; i < run; i += 2) {
+            const int64_t b = b0 + i;
+            const bool two = i + 1 < run;
+            for (int o = 0; o < (two ? 2 : 1) * (int)sizeof *x; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+            uint64_t sca, mna, scb = 0, mnb = 0;
+            q4k_unpack(x[b].scales, &sca, &mna);
+            if (two) q4k_unpack(x[b + 1].scales, &scb, &mnb);
+            __m512i wa[4], sva[4], wb[4], svb[4];
+            q4k_weights(x + b, sca, wa, sva);
+            if (two) q4k_weights(x + b + 1, scb, wb, svb);
+            /* mins of both blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mnb, (long long)mna));
+            const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
+DS4_UNROLL
+            for (int t = 0; t < T; t++) {
+                const uint8_t *y = act[t] + b * Q4K_ACT_QS;
+                acc[t] = q4k_acc(wa, sva, y, dd[t] + 2 * i, acc[t]);
+                if (two) acc[t] = q4k_acc(wb, svb, y + Q4K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
+                const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + b * Q4K_ACT_BS));
+                const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(dd[t][2 * i + 1]), _mm256_set1_ps(two ? dd[t][2 * i + 3] : 0.0f), 0xF0);
+                accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
+            }
+        }
+    }
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
+}
+
+static float dot_q4_K(int64_t n, const void *wv, const void *av) {
+    const uint8_t *act[1] = {av};
+    float r;
+    q4k_dot_rows(n, wv, 1, act, &r);
+    return r;
+}
+
+static void dot2_q4_K(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
+    const uint8_t *act[2] = {a0, a1};
+    q4k_dot_rows(n, wv, 2, act, out);
+}
+
+static void dot4_q4_K(int64_t n, const void *wv, const void *const act[4], float out[4]) {
+    const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};
+    q4k_dot_rows(n, wv, 4, a, out);
+}
+
+void ds4_simd_avx512_q4k_init(void) {
+    uint8_t ctrl[4][64];
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 64; i++) ctrl[r][i] = (uint8_t)(4 * (r / 2) + 2 * (i / 32) + r % 2);
+    for (int r = 0; r < 4; r++) memcpy(&q4k_sc_ctrl[r], ctrl[r], 64);
+    int32_t stride[8];
+    for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q4_K);
+    memcpy(&q4k_dstride, stride, sizeof stride);
+}
+
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k) {
+    *k = (ds4_dot_kernel){.dot = dot_q4_K, .dot2 = dot2_q4_K, .dot4 = dot4_q4_K,
+                          .act_bytes = q4k_act_bytes, .act_prep = q4k_act_prep};
+    return true;
+}
+
+#else
+
+void ds4_simd_avx512_q4k_init(void) {}
+
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k) {
+    (void)k;
+    return false;
+}
+
+#endif
