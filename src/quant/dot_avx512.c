@@ -12,7 +12,10 @@
  *     128-entry vpermi2b maps them to sign masks; vptestmb turns bit j into a
  *     lane mask that negates the activation bytes;
  *   - vpdpbusd (VNNI) sums 4 products per dword, and every dword then holds
- *     exactly one 32-value group, so the group scale 2t+1 is one vpmulld.
+ *     exactly one 32-value group (the two blocks' groups alternate), so one
+ *     float vector d x (2t+1) per pair (vcvtph2ps of the broadcast f16 pair
+ *     (d0, d1), times a 16-entry vpermps table of 2t+1) scales it: no scalar
+ *     f16 conversions and no vpmulld.
  * The decoded weights come out in "lookup order" (element j of all 64
  * octets per register), so the activations are permuted once per matvec
  * into that order (iq2_act_prep) instead of permuting weights per row.
@@ -36,8 +39,10 @@ static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 /* ---- IQ2_XXS x Q8_K (prepared activation layout) ---- */
 
 /* Activation layout for a pair of Q8_K blocks: 8 registers of 64 bytes,
- * register 4h+m holding element j = 4h+m of every octet, octet p = 32b + 4g
- * + k (block b of the pair, group g, octet k); then the two block scales. */
+ * register 4h+m holding element j = 4h+m of every octet, octet p = 4(2g+b)
+ * + k (group g, block b of the pair, octet k: the two blocks' groups
+ * interleave, so dword lane l holds group l/2 of block l%2); then 16 floats
+ * 0.125 x the block scale of lane l's block (one vector operand per pair). */
 #define IQ2_PAIR_BYTES 576
 #define IQ2_PAIR_SCALES 512
 
@@ -51,24 +56,24 @@ static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
     const int64_t nb = n / QK_K, pairs = (nb + 1) / 2;
     uint8_t *o = out;
     for (int64_t pi = 0; pi < pairs; pi++, o += IQ2_PAIR_BYTES) {
-        float d[2] = {0.0f, 0.0f};
+        float d[16] = {0.0f};
         memset(o, 0, IQ2_PAIR_SCALES);
         for (int b = 0; b < 2; b++) {
             int64_t bi = 2 * pi + b;
             if (bi >= nb) break;
-            d[b] = y[bi].d;
+            for (int l = b; l < 16; l += 2) d[l] = 0.125f * y[bi].d;
             for (int g = 0; g < 8; g++)
                 for (int k = 0; k < 4; k++)
-                    for (int j = 0; j < 8; j++) o[64 * j + 32 * b + 4 * g + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
+                    for (int j = 0; j < 8; j++) o[64 * j + 4 * (2 * g + b) + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
         }
         memcpy(o + IQ2_PAIR_SCALES, d, sizeof d);
-        memset(o + IQ2_PAIR_SCALES + sizeof d, 0, IQ2_PAIR_BYTES - IQ2_PAIR_SCALES - sizeof d);
     }
 }
 
 static __m512i iq2_code_lo[4], iq2_code_hi[4]; /* 256-entry byte tables, low/high byte of the level code */
 static __m512i iq2_signs[2];                   /* ksigns, 128 entries */
 static __m512i iq2_levels;                     /* 64 entries: {8, 25, 43, 0}[i & 3] */
+static __m512 iq2_gscale;                      /* 16 floats: 2t + 1, the group scale of a 4-bit t */
 static __m512i iq2_idx_ctrl, iq2_sw_ctrl, iq2_ms_ctrl;
 
 static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
@@ -77,14 +82,14 @@ static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
     return _mm512_mask_blend_epi8(high, lo, hi);
 }
 
-/* Sum over the pair's 16 groups of (2t+1) * sum(G * sign * q8), one group
- * per dword, as floats scaled by the block factors. */
 /* Decodes a pair of blocks once and accumulates it against T activation
- * rows (T = 1 for decode, 2 or 4 for prefill's token groups). Per token the
- * operations and their order are the same for any T, so ds4_matmul's
- * token-pair path gives exactly ds4_vec_dot's result. */
-static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z1, int T, const uint8_t *const *act,
-                                                            const __m512 *dv, __m512 *acc) {
+ * rows (T = 1 for decode, 2 or 4 for prefill's token groups): per group
+ * (one dword lane) the integer sum(G * sign * q8) times the float factor
+ * d x (2t+1) x 0.125 y.d. dh holds the two blocks' f16 d (block 0 in the
+ * low half). Per token the operations and their order are the same for any
+ * T, so ds4_matmul's token groups give exactly ds4_vec_dot's result. */
+static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z1, uint32_t dh, int T,
+                                                            const uint8_t *const *act, __m512 *acc) {
     const __m512i idx = _mm512_permutex2var_epi8(z0, iq2_idx_ctrl, z1);
     const __m512i sw = _mm512_permutex2var_epi8(z0, iq2_sw_ctrl, z1);
     const __mmask64 high = _mm512_movepi8_mask(idx);
@@ -101,29 +106,34 @@ static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z
         kl[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(1 << m)));
         kh[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m)));
     }
-    const __m512i scale = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(sw, 28), 1), _mm512_set1_epi32(1));
+    /* lanes alternate between the blocks: f16 pair (d0, d1) in every dword */
+    const __m512 dg = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_set1_epi32((int)dh)),
+                                    _mm512_permutexvar_ps(_mm512_srli_epi32(sw, 28), iq2_gscale));
     DS4_UNROLL
     for (int t = 0; t < T; t++) {
-        __m512i s0 = zero, s1 = zero;
+        __m512i s = zero;
         DS4_UNROLL
         for (int m = 0; m < 4; m++) {
             __m512i yl = _mm512_loadu_si512((const void *)(act[t] + 64 * m));
             __m512i yh = _mm512_loadu_si512((const void *)(act[t] + 64 * (4 + m)));
             yl = _mm512_mask_sub_epi8(yl, kl[m], zero, yl);
             yh = _mm512_mask_sub_epi8(yh, kh[m], zero, yh);
-            s0 = _mm512_dpbusd_epi32(s0, gl[m], yl);
-            s1 = _mm512_dpbusd_epi32(s1, gh[m], yh);
+            s = _mm512_dpbusd_epi32(s, gl[m], yl);
+            s = _mm512_dpbusd_epi32(s, gh[m], yh);
         }
-        const __m512i sum = _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale);
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dv[t], acc[t]);
+        const __m512 f = _mm512_mul_ps(dg, _mm512_loadu_ps((const float *)(act[t] + IQ2_PAIR_SCALES)));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc[t]);
     }
 }
 
-static inline __m512 iq2_dv(const uint8_t *pair_act, const block_iq2_xxs *x, bool two) {
-    const float *dy = (const float *)(pair_act + IQ2_PAIR_SCALES);
-    return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(0.125f * dy[0] * f16(x[0].d)),
-                                _mm512_set1_ps(two ? 0.125f * dy[1] * f16(x[1].d) : 0.0f));
+static inline uint32_t iq2_dh(const block_iq2_xxs *x, bool two) {
+    return (uint32_t)x[0].d | (two ? (uint32_t)x[1].d << 16 : 0u);
 }
+
+/* Prefetch distance of this kernel. */
+#ifndef IQ2_PF
+#define IQ2_PF DS4_PF_DIST
+#endif
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. */
 static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const block_iq2_xxs *x, int T,
@@ -138,30 +148,23 @@ static inline __attribute__((always_inline)) void iq2_dot_rows(int64_t n, const 
     }
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        for (int o = 0; o < 4 * 66; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+        for (int o = 0; o < 4 * 66; o += 64) __builtin_prefetch((const uint8_t *)(x + b) + o + IQ2_PF, 0, 3);
         const uint8_t *a0[4], *a1[4];
-        __m512 dv0[4], dv1[4];
         DS4_UNROLL
         for (int t = 0; t < T; t++) {
             a0[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
             a1[t] = a0[t] + IQ2_PAIR_BYTES;
-            dv0[t] = iq2_dv(a0[t], x + b, true);
-            dv1[t] = iq2_dv(a1[t], x + b + 2, true);
         }
-        iq2_pair(_mm512_loadu_si512(x[b].qs), _mm512_loadu_si512(x[b + 1].qs), T, a0, dv0, acc0);
-        iq2_pair(_mm512_loadu_si512(x[b + 2].qs), _mm512_loadu_si512(x[b + 3].qs), T, a1, dv1, acc1);
+        iq2_pair(_mm512_loadu_si512(x[b].qs), _mm512_loadu_si512(x[b + 1].qs), iq2_dh(x + b, true), T, a0, acc0);
+        iq2_pair(_mm512_loadu_si512(x[b + 2].qs), _mm512_loadu_si512(x[b + 3].qs), iq2_dh(x + b + 2, true), T, a1, acc1);
     }
     for (; b < nb; b += 2) {
         const bool two = b + 1 < nb;
         const uint8_t *a[4];
-        __m512 dv[4];
         DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            a[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
-            dv[t] = iq2_dv(a[t], x + b, two);
-        }
+        for (int t = 0; t < T; t++) a[t] = act[t] + (b / 2) * IQ2_PAIR_BYTES;
         __m512i z1 = two ? _mm512_loadu_si512(x[b + 1].qs) : _mm512_setzero_si512();
-        iq2_pair(_mm512_loadu_si512(x[b].qs), z1, T, a, dv, acc0);
+        iq2_pair(_mm512_loadu_si512(x[b].qs), z1, iq2_dh(x + b, two), T, a, acc0);
     }
     DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
@@ -383,14 +386,16 @@ static void init_tables(void) {
     static const uint8_t level[4] = {8, 25, 43, 0};
     for (int i = 0; i < 64; i++) {
         lv[i] = level[i & 3];
-        int b = i / 32, g = (i % 32) / 4, k = i % 4;
-        idx[i] = (uint8_t)(64 * b + 8 * g + k);          /* index byte a_k of group g of block b */
-        int dw = i / 4, r = i % 4;
-        sw[i] = (uint8_t)(64 * (dw / 8) + 8 * (dw % 8) + 4 + r); /* sign word of group dw */
+        int dw = i / 4, b = dw % 2, g = dw / 2, k = i % 4;  /* dword lane dw: group g of block b */
+        idx[i] = (uint8_t)(64 * b + 8 * g + k);          /* index byte a_k of that group */
+        sw[i] = (uint8_t)(64 * b + 8 * g + 4 + k);       /* byte k of its sign/scale word */
         int q = i % 8;                                    /* byte within the qword: dword q/4, octet q%4 */
         ms[i] = (uint8_t)(32 * (q / 4) + 7 * (q % 4));
     }
     memcpy(&iq2_levels, lv, 64);
+    float gs[16];
+    for (int t = 0; t < 16; t++) gs[t] = (float)(2 * t + 1);
+    memcpy(&iq2_gscale, gs, sizeof gs);
     memcpy(&iq2_idx_ctrl, idx, 64);
     memcpy(&iq2_sw_ctrl, sw, 64);
     memcpy(&iq2_ms_ctrl, ms, 64);
