@@ -42,9 +42,14 @@ static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
  * register 4h+m holding element j = 4h+m of every octet, octet p = 4(2g+b)
  * + k (group g, block b of the pair, octet k: the two blocks' groups
  * interleave, so dword lane l holds group l/2 of block l%2); then 16 floats
- * 0.125 x the block scale of lane l's block (one vector operand per pair). */
-#define IQ2_PAIR_BYTES 576
+ * 0.125 x the block scale of lane l's block (one vector operand per pair);
+ * then 16 int32 -43 x (sum of the group's 32 activations) per lane: the
+ * weights enter vpdpbusd as 43 + sign x level (unsigned), so each group
+ * sum starts from that correction. */
+#define IQ2_PAIR_BYTES 640
 #define IQ2_PAIR_SCALES 512
+#define IQ2_PAIR_CORR 576
+#define IQ2_BIAS 43
 
 static size_t iq2_act_bytes(int64_t n) {
     int64_t pairs = (n / QK_K + 1) / 2;
@@ -57,6 +62,7 @@ static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
     uint8_t *o = out;
     for (int64_t pi = 0; pi < pairs; pi++, o += IQ2_PAIR_BYTES) {
         float d[16] = {0.0f};
+        int32_t corr[16] = {0};
         memset(o, 0, IQ2_PAIR_SCALES);
         for (int b = 0; b < 2; b++) {
             int64_t bi = 2 * pi + b;
@@ -64,15 +70,19 @@ static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
             for (int l = b; l < 16; l += 2) d[l] = 0.125f * y[bi].d;
             for (int g = 0; g < 8; g++)
                 for (int k = 0; k < 4; k++)
-                    for (int j = 0; j < 8; j++) o[64 * j + 4 * (2 * g + b) + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
+                    for (int j = 0; j < 8; j++) {
+                        o[64 * j + 4 * (2 * g + b) + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
+                        corr[2 * g + b] -= IQ2_BIAS * y[bi].qs[32 * g + 8 * k + j];
+                    }
         }
         memcpy(o + IQ2_PAIR_SCALES, d, sizeof d);
+        memcpy(o + IQ2_PAIR_CORR, corr, sizeof corr);
     }
 }
 
 static __m512i iq2_code_lo[4], iq2_code_hi[4]; /* 256-entry byte tables, low/high byte of the level code */
 static __m512i iq2_signs[2];                   /* ksigns, 128 entries */
-static __m512i iq2_levels;                     /* 64 entries: {8, 25, 43, 0}[i & 3] */
+static __m512i iq2_wa, iq2_wb;                 /* 64 entries: 43 + sign x level, see iq2_pair */
 static __m512 iq2_gscale;                      /* 16 floats: 2t + 1, the group scale of a 4-bit t */
 static __m512i iq2_idx_ctrl, iq2_sw_ctrl, iq2_ms_ctrl;
 
@@ -96,31 +106,31 @@ static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z
     const __m512i clo = lut256(iq2_code_lo, idx, high);
     const __m512i chi = lut256(iq2_code_hi, idx, high);
     const __m512i sb = _mm512_permutex2var_epi8(iq2_signs[0], _mm512_multishift_epi64_epi8(iq2_ms_ctrl, sw), iq2_signs[1]);
-    const __m512i zero = _mm512_setzero_si512();
-    __m512i gl[4], gh[4];
-    __mmask64 kl[4], kh[4];
+    /* Element pair (2P, 2P+1) of every octet: a 6-bit vpermb index with
+     * their level codes at bits 0-3 (from the code bytes, P odd: shifted by
+     * 4) and their sign bits at 4-5 (the sign byte shifted by 4 - 2P);
+     * iq2_wa reads (bits 0-1, bit 4), iq2_wb (bits 2-3, bit 5). */
+    const __m512i m0f = _mm512_set1_epi8(0x0F);
+    const __m512i ix[4] = {
+        _mm512_ternarylogic_epi32(clo, _mm512_slli_epi16(sb, 4), m0f, 0xE4),
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(clo, 4), _mm512_slli_epi16(sb, 2), m0f, 0xE4),
+        _mm512_ternarylogic_epi32(chi, sb, m0f, 0xE4),
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(chi, 4), _mm512_srli_epi16(sb, 2), m0f, 0xE4),
+    };
+    __m512i w[8];
     DS4_UNROLL
-    for (int m = 0; m < 4; m++) {
-        gl[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(clo, 2 * m), iq2_levels);
-        gh[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(chi, 2 * m), iq2_levels);
-        kl[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(1 << m)));
-        kh[m] = _mm512_test_epi8_mask(sb, _mm512_set1_epi8((char)(16 << m)));
+    for (int p = 0; p < 4; p++) {
+        w[2 * p] = _mm512_permutexvar_epi8(ix[p], iq2_wa);
+        w[2 * p + 1] = _mm512_permutexvar_epi8(ix[p], iq2_wb);
     }
     /* lanes alternate between the blocks: f16 pair (d0, d1) in every dword */
     const __m512 dg = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_set1_epi32((int)dh)),
                                     _mm512_permutexvar_ps(_mm512_srli_epi32(sw, 28), iq2_gscale));
     DS4_UNROLL
     for (int t = 0; t < T; t++) {
-        __m512i s = zero;
+        __m512i s = _mm512_loadu_si512((const void *)(act[t] + IQ2_PAIR_CORR));
         DS4_UNROLL
-        for (int m = 0; m < 4; m++) {
-            __m512i yl = _mm512_loadu_si512((const void *)(act[t] + 64 * m));
-            __m512i yh = _mm512_loadu_si512((const void *)(act[t] + 64 * (4 + m)));
-            yl = _mm512_mask_sub_epi8(yl, kl[m], zero, yl);
-            yh = _mm512_mask_sub_epi8(yh, kh[m], zero, yh);
-            s = _mm512_dpbusd_epi32(s, gl[m], yl);
-            s = _mm512_dpbusd_epi32(s, gh[m], yh);
-        }
+        for (int j = 0; j < 8; j++) s = _mm512_dpbusd_epi32(s, w[j], _mm512_loadu_si512((const void *)(act[t] + 64 * j)));
         const __m512 f = _mm512_mul_ps(dg, _mm512_loadu_ps((const float *)(act[t] + IQ2_PAIR_SCALES)));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc[t]);
     }
@@ -372,7 +382,7 @@ static void dot4_q2_K(int64_t n, const void *wv, const void *const act[4], float
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void init_tables(void) {
-    uint8_t lo[256], hi[256], lv[64], idx[64], sw[64], ms[64];
+    uint8_t lo[256], hi[256], wa[64], wb[64], idx[64], sw[64], ms[64];
     for (int a = 0; a < 256; a++) {
         lo[a] = (uint8_t)(ds4_kgrid_2bit_256[a] & 0xFF);
         hi[a] = (uint8_t)(ds4_kgrid_2bit_256[a] >> 8);
@@ -383,16 +393,18 @@ static void init_tables(void) {
     }
     memcpy(&iq2_signs[0], ds4_ksigns_iq2xs, 64);
     memcpy(&iq2_signs[1], ds4_ksigns_iq2xs + 64, 64);
-    static const uint8_t level[4] = {8, 25, 43, 0};
+    static const int level[4] = {8, 25, 43, 0};
     for (int i = 0; i < 64; i++) {
-        lv[i] = level[i & 3];
+        wa[i] = (uint8_t)(IQ2_BIAS + ((i >> 4) & 1 ? -level[i & 3] : level[i & 3]));
+        wb[i] = (uint8_t)(IQ2_BIAS + ((i >> 5) & 1 ? -level[(i >> 2) & 3] : level[(i >> 2) & 3]));
         int dw = i / 4, b = dw % 2, g = dw / 2, k = i % 4;  /* dword lane dw: group g of block b */
         idx[i] = (uint8_t)(64 * b + 8 * g + k);          /* index byte a_k of that group */
         sw[i] = (uint8_t)(64 * b + 8 * g + 4 + k);       /* byte k of its sign/scale word */
         int q = i % 8;                                    /* byte within the qword: dword q/4, octet q%4 */
         ms[i] = (uint8_t)(32 * (q / 4) + 7 * (q % 4));
     }
-    memcpy(&iq2_levels, lv, 64);
+    memcpy(&iq2_wa, wa, 64);
+    memcpy(&iq2_wb, wb, 64);
     float gs[16];
     for (int t = 0; t < 16; t++) gs[t] = (float)(2 * t + 1);
     memcpy(&iq2_gscale, gs, sizeof gs);
