@@ -64,7 +64,7 @@ static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
     memset(o + used, 0, q4k_act_bytes(n) - used);
 }
 
-static __m512i q4k_sc_ctrl[4]; /* register r: dword lane i <- scale byte 4 (r / 2) + 2 (i / 8) + r % 2 */
+static __m512i q4k_sc_ctrl[2]; /* half h: word w of 128-bit lane L <- scale byte 4h + 2 (L / 2) + (w >= 4) */
 static __m256i q4k_dstride;    /* byte offsets of 8 consecutive blocks */
 
 /* The 12 scale bytes as 8 scales and 8 mins, one byte each (formats.md B.3). */
@@ -81,26 +81,30 @@ static inline void q4k_unpack(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
 
 /* One block's four nibble registers and their per-lane scale words. */
 static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *x, uint64_t sc, __m512i w[4],
-                                                               __m512i sv[4]) {
+                                                               __m512i sv[2]) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
     w[0] = _mm512_and_si512(q0, m4);
-    w[1] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
+    const __m512i hs = _mm512_set1_epi64(0x3C342C241C140C04ll); /* byte j of a qword <- bits 8j+4.. */
+    w[1] = _mm512_and_si512(_mm512_multishift_epi64_epi8(hs, q0), m4);
     w[2] = _mm512_and_si512(q1, m4);
-    w[3] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+    w[3] = _mm512_and_si512(_mm512_multishift_epi64_epi8(hs, q1), m4);
     const __m512i scb = _mm512_set1_epi64((long long)sc);
-DS4_UNROLL
-    for (int r = 0; r < 4; r++) sv[r] = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, q4k_sc_ctrl[r], scb);
+    sv[0] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[0], scb);
+    sv[1] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[1], scb);
 }
 
 /* acc += dall x (sum over the block's sub-blocks of scale x integer dot). */
-static inline __attribute__((always_inline)) __m512 q4k_acc(const __m512i w[4], const __m512i sv[4], const uint8_t *y,
+static inline __attribute__((always_inline)) __m512 q4k_acc(const __m512i w[4], const __m512i sv[2], const uint8_t *y,
                                                             const float *dall, __m512 acc) {
     const __m512i z = _mm512_setzero_si512();
-    __m512i s = z;
+    __m512i p[4];
 DS4_UNROLL
-    for (int r = 0; r < 4; r++)
-        s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(z, w[r], _mm512_loadu_si512((const void *)(y + 64 * r))), sv[r]);
+    for (int r = 0; r < 4; r++) p[r] = _mm512_dpbusd_epi32(z, w[r], _mm512_loadu_si512((const void *)(y + 64 * r)));
+    /* low- and high-nibble sums of a half packed into words (they fit):
+     * each dword then holds two sums of one sub-block */
+    __m512i s = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), sv[0]);
+    s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p[2], p[3]), sv[1]);
     return _mm512_fmadd_ps(_mm512_set1_ps(*dall), _mm512_cvtepi32_ps(s), acc);
 }
 
@@ -142,17 +146,21 @@ DS4_UNROLL
             uint64_t sca, mna, scb = 0, mnb = 0;
             q4k_unpack(x[b].scales, &sca, &mna);
             if (two) q4k_unpack(x[b + 1].scales, &scb, &mnb);
-            __m512i wa[4], sva[4], wb[4], svb[4];
-            q4k_weights(x + b, sca, wa, sva);
-            if (two) q4k_weights(x + b + 1, scb, wb, svb);
+            /* one block's weights at a time: 8 registers live besides the accumulators */
+            __m512i w[4], sv[2];
+            q4k_weights(x + b, sca, w, sv);
+DS4_UNROLL
+            for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + b * Q4K_ACT_QS, dd[t] + 2 * i, acc[t]);
+            if (two) {
+                q4k_weights(x + b + 1, scb, w, sv);
+DS4_UNROLL
+                for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + 1) * Q4K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
+            }
             /* mins of both blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
             const __m256i mins = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mnb, (long long)mna));
             const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
 DS4_UNROLL
             for (int t = 0; t < T; t++) {
-                const uint8_t *y = act[t] + b * Q4K_ACT_QS;
-                acc[t] = q4k_acc(wa, sva, y, dd[t] + 2 * i, acc[t]);
-                if (two) acc[t] = q4k_acc(wb, svb, y + Q4K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
                 const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + b * Q4K_ACT_BS));
                 const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(dd[t][2 * i + 1]), _mm256_set1_ps(two ? dd[t][2 * i + 3] : 0.0f), 0xF0);
                 accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
@@ -182,10 +190,10 @@ static void dot4_q4_K(int64_t n, const void *wv, const void *const act[4], float
 }
 
 void ds4_simd_avx512_q4k_init(void) {
-    uint8_t ctrl[4][64];
-    for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 64; i++) ctrl[r][i] = (uint8_t)(4 * (r / 2) + 2 * (i / 32) + r % 2);
-    for (int r = 0; r < 4; r++) memcpy(&q4k_sc_ctrl[r], ctrl[r], 64);
+    uint8_t ctrl[2][64];
+    for (int h = 0; h < 2; h++)
+        for (int p = 0; p < 64; p++) ctrl[h][p] = (uint8_t)(4 * h + 2 * (p / 32) + (p % 16 >= 8));
+    for (int h = 0; h < 2; h++) memcpy(&q4k_sc_ctrl[h], ctrl[h], 64);
     int32_t stride[8];
     for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q4_K);
     memcpy(&q4k_dstride, stride, sizeof stride);
