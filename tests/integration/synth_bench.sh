@@ -28,6 +28,8 @@ awk -F, '$1 == "stage_decode" && ($2 == "routed experts" || $2 == "head") && $5 
 grep -q '^prefill,8,' "$out"
 grep -q '^prefill,24,' "$out"
 grep -q '^projection,flash43_bytes_per_token,' "$out"
+# the time projection: positive tok/s and a fraction of the triad
+awk -F, '$1 == "projection" && $2 == "flash43_measured_layers" && $3 > 0 && $5 > 0 { ok = 1 } END { exit !ok }' "$out"
 # Table form and errors.
 "$DS4_BIN" bench -m "$m" --gen 2 --prefill 0 --triad-mb 4 | grep -q 'of the same-run triad'
 if "$DS4_BIN" synth --layers 0 --out "$DS4_TMP/x.gguf" 2>/dev/null; then echo "accepted --layers 0"; exit 1; fi
