@@ -1,21 +1,28 @@
 /* AVX-512 (VBMI + VNNI) Q4_K x Q8_K for one, two and four tokens.
  *
- * The AVX2 kernel is compute-bound at ~16 GB/s of weights per core, under
- * the DRAM share of one core on two cores. Here:
- *   - the 128 quant bytes are two registers; each gives a low-nibble and a
- *     high-nibble register (and / shift-and), 4 weight registers per block;
- *     the activations are permuted once per matvec (q4k_act_prep) so one
- *     64-byte load meets each weight register;
+ * The AVX2 kernel is compute-bound at 16-19 GB/s of weights per core, too
+ * close to the DRAM share of one core to stream at the memory's rate with
+ * two threads (`ds4 bench kernels --resident --types Q4_K --shape 512x4096`,
+ * one core: AVX2 19.1 GB/s; this kernel 28.5 for one token, 38.8 for two,
+ * 47.7 for four). Here:
+ *   - the 128 quant bytes are two registers; each gives a low-nibble (and)
+ *     and a high-nibble register (vpmultishiftqb + and: port 5, where a
+ *     shift would take port 0, which the VNNI uops already fill), 4 weight
+ *     registers per block; the activations are permuted once per matvec
+ *     (q4k_act_prep) so one 64-byte load meets each weight register;
  *   - vpdpbusd (nibbles unsigned x activations signed) sums 4 products per
  *     dword, and every dword lies within one 32-element sub-block (lanes
  *     0-7 one sub-block, 8-15 another); its value fits 16 bits
- *     (|4 x 15 x 128| < 2^15), so vpdpwssd against a per-lane 16-bit scale
- *     (high word 0) applies the 6-bit sub-block scale and accumulates the
- *     four registers in integers: two VNNI uops per 64 weights, one
- *     conversion and one FMA per block;
- *   - the scale vectors come from the 8 unpacked scale bytes (scalar
- *     unpacking runs on ports the 512-bit code leaves idle) by one masked
- *     vpermb each; mins are the sub-block bsum pairs (summed in the prepared
+ *     (|4 x 15 x 128| < 2^15), so the low- and high-nibble sums of a half
+ *     are packed into words (vpackssdw, exact) and one vpmaddwd / vpdpwssd
+ *     per half against 16-bit sub-block scales applies the 6-bit scales and
+ *     accumulates in integers: one conversion and one FMA per block;
+ *   - the two scale-word vectors of a block come from its 8 unpacked scale
+ *     bytes (scalar unpacking, which keeps ports 0 and 5 for the vector
+ *     work; skipping it, results aside, was ~10% faster, so a vector unpack
+ *     of several blocks is where the next gain would be) by one zero-masked
+ *     vpermb each;
+ *     mins are the sub-block bsum pairs (summed in the prepared
  *     activations) times the 8 mins, two blocks per vpmaddwd;
  *   - d x y.d and dmin x y.d of a run of blocks are gathered and converted
  *     8 blocks per instruction into a stack array, read as broadcast FMA
