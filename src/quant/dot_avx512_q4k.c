@@ -3,8 +3,8 @@
  * The AVX2 kernel is compute-bound at 16-19 GB/s of weights per core, too
  * close to the DRAM share of one core to stream at the memory's rate with
  * two threads (`ds4 bench kernels --resident --types Q4_K --shape 512x4096`,
- * one core: AVX2 19.1 GB/s; this kernel 28.5 for one token, 38.8 for two,
- * 47.7 for four). Here:
+ * one core, best of 5 on the shared VM: AVX2 19.5 GB/s; this kernel 32.9
+ * for one token, 43.8 for two, 51.6 for four). Here:
  *   - the 128 quant bytes are two registers; each gives a low-nibble (and)
  *     and a high-nibble register (vpmultishiftqb + and: port 5, where a
  *     shift would take port 0, which the VNNI uops already fill), 4 weight
@@ -17,13 +17,13 @@
  *     are packed into words (vpackssdw, exact) and one vpmaddwd / vpdpwssd
  *     per half against 16-bit sub-block scales applies the 6-bit scales and
  *     accumulates in integers: one conversion and one FMA per block;
- *   - the two scale-word vectors of a block come from its 8 unpacked scale
- *     bytes (scalar unpacking, which keeps ports 0 and 5 for the vector
- *     work; skipping it, results aside, was ~10% faster, so a vector unpack
- *     of several blocks is where the next gain would be) by one zero-masked
- *     vpermb each;
- *     mins are the sub-block bsum pairs (summed in the prepared
- *     activations) times the 8 mins, two blocks per vpmaddwd;
+ *   - the 12 scale bytes of 4 blocks are unpacked together on dword lanes
+ *     (q4k_unpack4: two vpshufd, two shifts, three logic ops); each scale-
+ *     word vector is then one zero-masked vpermb of that register, and the
+ *     mins of two blocks as words one more; mins x sub-block bsum pairs
+ *     (summed in the prepared activations), two blocks per vpmaddwd.
+ *     Unpacking per block in scalar code instead was ~5% slower for one
+ *     token, ~3% faster for four (spills of the mins accumulators in dot4);
  *   - d x y.d and dmin x y.d of a run of blocks are gathered and converted
  *     8 blocks per instruction into a stack array, read as broadcast FMA
  *     operands (as in the Q2_K kernel);
@@ -71,23 +71,25 @@ static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
     memset(o + used, 0, q4k_act_bytes(n) - used);
 }
 
-static __m512i q4k_sc_ctrl[2]; /* half h: word w of 128-bit lane L <- scale byte 4h + 2 (L / 2) + (w >= 4) */
-static __m256i q4k_dstride;    /* byte offsets of 8 consecutive blocks */
+static __m512i q4k_sc_ctrl[4][2]; /* block j of 4, half h: word w of 128-bit lane L <- byte 16j + 4h + 2 (L / 2) + (w >= 4) */
+static __m512i q4k_mn_ctrl[2];    /* blocks 2p, 2p + 1: word w <- byte 16 (2p + w / 8) + 8 + w % 8 */
+static __m512i q4k_un_m1, q4k_un_m2, q4k_un_sh; /* q4k_unpack4 masks and shift counts */
+static __m256i q4k_dstride;       /* byte offsets of 8 consecutive blocks */
 
-/* The 12 scale bytes as 8 scales and 8 mins, one byte each (formats.md B.3). */
-static inline void q4k_unpack(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
-    uint32_t a, b, c;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + 4, 4);
-    memcpy(&c, s + 8, 4);
-    const uint32_t sc_lo = a & 0x3f3f3f3fu, sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
-    const uint32_t m_lo = b & 0x3f3f3f3fu, m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
-    *sc = sc_lo | (uint64_t)sc_hi << 32;
-    *mn = m_lo | (uint64_t)m_hi << 32;
+/* The scale bytes of four blocks (block j in 128-bit lane j, bytes 0-11:
+ * dwords a, b, c) as bytes: lane j = 8 scales, then 8 mins (formats.md B.3):
+ *   scales 0-3 = a & 63, scales 4-7 = (c & 15) | ((a >> 6) << 4),
+ *   mins 0-3   = b & 63, mins 4-7   = (c >> 4) | ((b >> 6) << 4),
+ * four blocks at once on dword lanes. */
+static inline __attribute__((always_inline)) __m512i q4k_unpack4(__m512i r) {
+    const __m512i p = _mm512_srlv_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(2, 1, 2, 0)), q4k_un_sh); /* a c b c>>4 */
+    const __m512i q = _mm512_srli_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 1, 0, 0)), 2);        /* . a>>2 . b>>2 */
+    return _mm512_or_si512(_mm512_and_si512(p, q4k_un_m1), _mm512_and_si512(q, q4k_un_m2));
 }
 
-/* One block's four nibble registers and their per-lane scale words. */
-static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *x, uint64_t sc, __m512i w[4],
+/* Block j's four nibble registers and its per-lane scale words (from u,
+ * q4k_unpack4's result). */
+static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *x, __m512i u, int j, __m512i w[4],
                                                                __m512i sv[2]) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
@@ -96,9 +98,8 @@ static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *
     w[1] = _mm512_and_si512(_mm512_multishift_epi64_epi8(hs, q0), m4);
     w[2] = _mm512_and_si512(q1, m4);
     w[3] = _mm512_and_si512(_mm512_multishift_epi64_epi8(hs, q1), m4);
-    const __m512i scb = _mm512_set1_epi64((long long)sc);
-    sv[0] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[0], scb);
-    sv[1] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[1], scb);
+    sv[0] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[j][0], u);
+    sv[1] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_sc_ctrl[j][1], u);
 }
 
 /* acc += dall x (sum over the block's sub-blocks of scale x integer dot). */
@@ -117,6 +118,35 @@ DS4_UNROLL
 
 /* Blocks per pass (their float factors live on the stack). */
 #define Q4K_RUN 32
+
+/* Blocks b .. b + nq - 1 (nq <= 4, block j's scales in lane j of u),
+ * the run's i-th onwards, against T tokens. */
+static inline __attribute__((always_inline)) void q4k_group(const block_q4_K *x, __m512i u, int nq, int T,
+                                                             const uint8_t *const *act, int64_t b, float dd[][2 * Q4K_RUN + 16],
+                                                             int i, const uint8_t *const *bs, __m512 *acc, __m256 *accm) {
+DS4_UNROLL
+    for (int j = 0; j < nq; j++) {
+        /* one block's weights at a time: 6 registers live besides the accumulators */
+        __m512i w[4], sv[2];
+        q4k_weights(x + j, u, j, w, sv);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + j) * Q4K_ACT_QS, dd[t] + 2 * (i + j), acc[t]);
+    }
+DS4_UNROLL
+    for (int j = 0; j < nq; j += 2) {
+        /* mins of two blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
+        const bool two = j + 1 < nq;
+        const __m256i mins = _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_mn_ctrl[j / 2], u));
+        const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
+DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + (b + j) * Q4K_ACT_BS));
+            const float *d = dd[t] + 2 * (i + j);
+            const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(d[1]), _mm256_set1_ps(two ? d[3] : 0.0f), 0xF0);
+            accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
+        }
+    }
+}
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. */
 static inline __attribute__((always_inline)) void q4k_dot_rows(int64_t n, const block_q4_K *x, int T,
@@ -146,32 +176,18 @@ DS4_UNROLL
 DS4_UNROLL
             for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
         }
-        for (int i = 0; i < run; i += 2) {
+        for (int i = 0; i < run; i += 4) {
             const int64_t b = b0 + i;
-            const bool two = i + 1 < run;
-            for (int o = 0; o < (two ? 2 : 1) * (int)sizeof *x; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
-            uint64_t sca, mna, scb = 0, mnb = 0;
-            q4k_unpack(x[b].scales, &sca, &mna);
-            if (two) q4k_unpack(x[b + 1].scales, &scb, &mnb);
-            /* one block's weights at a time: 8 registers live besides the accumulators */
-            __m512i w[4], sv[2];
-            q4k_weights(x + b, sca, w, sv);
-DS4_UNROLL
-            for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + b * Q4K_ACT_QS, dd[t] + 2 * i, acc[t]);
-            if (two) {
-                q4k_weights(x + b + 1, scb, w, sv);
-DS4_UNROLL
-                for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + 1) * Q4K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
-            }
-            /* mins of both blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mnb, (long long)mna));
-            const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
-DS4_UNROLL
-            for (int t = 0; t < T; t++) {
-                const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + b * Q4K_ACT_BS));
-                const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(dd[t][2 * i + 1]), _mm256_set1_ps(two ? dd[t][2 * i + 3] : 0.0f), 0xF0);
-                accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
-            }
+            const int nq = run - i < 4 ? run - i : 4; /* below 4 only at the row's end */
+            for (int o = 0; o < nq * (int)sizeof *x; o += 64) DS4_PREFETCH((const uint8_t *)(x + b) + o);
+            /* the scale bytes of the 4 blocks (a missing one repeats block b) */
+            __m512i r = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)x[b].scales));
+            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 1)].scales), 1);
+            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 2 ? 2 : 0)].scales), 2);
+            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 3 ? 3 : 0)].scales), 3);
+            const __m512i u = q4k_unpack4(r);
+            if (nq == 4) q4k_group(x + b, u, 4, T, act, b, dd, i, bs, acc, accm);
+            else q4k_group(x + b, u, nq, T, act, b, dd, i, bs, acc, accm);
         }
     }
 DS4_UNROLL
@@ -197,10 +213,25 @@ static void dot4_q4_K(int64_t n, const void *wv, const void *const act[4], float
 }
 
 void ds4_simd_avx512_q4k_init(void) {
-    uint8_t ctrl[2][64];
-    for (int h = 0; h < 2; h++)
-        for (int p = 0; p < 64; p++) ctrl[h][p] = (uint8_t)(4 * h + 2 * (p / 32) + (p % 16 >= 8));
-    for (int h = 0; h < 2; h++) memcpy(&q4k_sc_ctrl[h], ctrl[h], 64);
+    uint8_t ctrl[64];
+    for (int j = 0; j < 4; j++)
+        for (int h = 0; h < 2; h++) {
+            for (int p = 0; p < 64; p++) ctrl[p] = (uint8_t)(16 * j + 4 * h + 2 * (p / 32) + (p % 16 >= 8));
+            memcpy(&q4k_sc_ctrl[j][h], ctrl, 64);
+        }
+    for (int pr = 0; pr < 2; pr++) {
+        for (int p = 0; p < 64; p++) ctrl[p] = (uint8_t)(16 * (2 * pr + (p / 2) / 8) + 8 + (p / 2) % 8);
+        memcpy(&q4k_mn_ctrl[pr], ctrl, 64);
+    }
+    uint32_t m1[16], m2[16], sh[16];
+    for (int l = 0; l < 16; l++) {
+        m1[l] = l % 2 ? 0x0f0f0f0fu : 0x3f3f3f3fu;
+        m2[l] = l % 2 ? 0x30303030u : 0;
+        sh[l] = l % 4 == 3 ? 4 : 0;
+    }
+    memcpy(&q4k_un_m1, m1, 64);
+    memcpy(&q4k_un_m2, m2, 64);
+    memcpy(&q4k_un_sh, sh, 64);
     int32_t stride[8];
     for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q4_K);
     memcpy(&q4k_dstride, stride, sizeof stride);
