@@ -7,10 +7,15 @@
  *     blocks into two registers;
  *   - each index maps to its 16-bit level code (ds4_kgrid_2bit_256: 2 bits per
  *     element) through 256-entry byte tables (two vpermi2b + blend per byte);
- *   - vpermb on a 64-entry table turns each 2-bit level into 8, 25 or 43;
  *   - vpmultishiftqb cuts the 7-bit sign indices out of the sign words and a
- *     128-entry vpermi2b maps them to sign masks; vptestmb turns bit j into a
- *     lane mask that negates the activation bytes;
+ *     128-entry vpermi2b maps them to sign bytes (bit j: element j negative);
+ *   - the signs go into the weights, not the activations: per element pair
+ *     one vpternlogd merges the two level codes and the two sign bits into
+ *     a 6-bit index, and two 64-entry vpermb tables give 43 + sign x level
+ *     (0..86, unsigned as vpdpbusd wants it); the bias 43 x sum(y) of each
+ *     group is prepared with the activations and starts the dword sum. This
+ *     replaced 8 vptestmb sign masks and 8 masked negations per pair (and
+ *     per token), 16 of the ~60 vector uops that bound this kernel;
  *   - vpdpbusd (VNNI) sums 4 products per dword, and every dword then holds
  *     exactly one 32-value group (the two blocks' groups alternate), so one
  *     float vector d x (2t+1) per pair (vcvtph2ps of the broadcast f16 pair
