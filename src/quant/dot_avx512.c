@@ -145,9 +145,14 @@ static inline uint32_t iq2_dh(const block_iq2_xxs *x, bool two) {
     return (uint32_t)x[0].d | (two ? (uint32_t)x[1].d << 16 : 0u);
 }
 
-/* Prefetch distance of this kernel. */
+/* Prefetch distance of this kernel (DS4_PF_DIST is 4 KiB): measured with
+ * `ds4 bench kernels --threads 1 --types IQ2_XXS --shape RxC` on the 2-core
+ * VM after the sign folding, GB/s at 2048x4096 / 4096x2048 / 1024x32768
+ * (one-thread triad ~15.3): 1 KiB 10.8 / 10.9 / 11.0, 2 KiB 11.1 / 10.9 /
+ * 11.5, 3 KiB 11.5 / 10.9 / 11.5, 4 KiB 8.6 / 8.3 / 9.8, 8 KiB 8.1 at
+ * 2048x4096. */
 #ifndef IQ2_PF
-#define IQ2_PF DS4_PF_DIST
+#define IQ2_PF 2048
 #endif
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. */
@@ -292,7 +297,9 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
  * over the four Flash shapes, two runs each: 2 KiB 0.73-0.82, 3 KiB
  * 0.75-0.81, 4 KiB 0.74-0.78 (this kernel consumes weights about twice as
  * fast as the one DS4_PF_DIST was tuned on). */
+#ifndef Q2K_PF
 #define Q2K_PF 2048
+#endif
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. The
  * operations per token are the same for any T, so the two- and four-token
