@@ -50,7 +50,7 @@ void *ds4_quant_scratch(int slot, size_t bytes) {
 
 /* Per-thread job and task tables of ds4_matvec_batch. */
 typedef struct batch_job batch_job;
-typedef struct { int32_t job; int64_t r0; } batch_task;
+typedef struct { int32_t job; int64_t r0, r1; } batch_task;
 static _Thread_local batch_job *tls_jobs;
 static _Thread_local batch_task *tls_tasks;
 static _Thread_local size_t tls_jobs_cap, tls_tasks_cap;
@@ -82,11 +82,8 @@ typedef struct {
     float *Y;           /* n_tok x rows */
 } mm_ctx;
 
-static void mv_task(void *p, int64_t task, int thread_index) {
-    (void)thread_index;
-    const mm_ctx *c = p;
-    const int64_t r0 = task * c->rows_per_task;
-    const int64_t r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
+/* Rows [r0, r1) of one token. */
+static void mv_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     const size_t rb = c->row_bytes;
     const uint8_t *w = c->W + (size_t)r0 * rb;
     for (int64_t r = r0; r < r1; r++, w += rb) {
@@ -94,11 +91,8 @@ static void mv_task(void *p, int64_t task, int thread_index) {
     }
 }
 
-static void mm_task(void *p, int64_t task, int thread_index) {
-    (void)thread_index;
-    const mm_ctx *c = p;
-    const int64_t r0 = task * c->rows_per_task;
-    const int64_t r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
+/* Rows [r0, r1) of every token, token tile by token tile. */
+static void mm_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     for (int64_t t0 = 0; t0 < c->n_tok; t0 += c->tok_tile) {
         const int64_t t1 = t0 + c->tok_tile < c->n_tok ? t0 + c->tok_tile : c->n_tok;
         for (int64_t r = r0; r < r1; r++) {
@@ -130,6 +124,13 @@ static void mm_task(void *p, int64_t task, int thread_index) {
     }
 }
 
+static void mm_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    const mm_ctx *c = p;
+    const int64_t r0 = task * c->rows_per_task;
+    mm_rows(c, r0, r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows);
+}
+
 /* ---- activation preparation ---- */
 
 typedef struct {
@@ -159,9 +160,11 @@ static size_t round64(size_t v) { return (v + 63) & ~(size_t)63; }
  * GB/s (0.70 of triad) with 64 KiB chunks, 21-25 with 1 MiB and 22-27
  * (0.90-1.13) with 4 MiB on a 2-core guest, where a plain two-thread read
  * loop gets 27. Longer contiguous runs per thread keep the hardware
- * prefetchers streaming; the ">= 8 chunks per thread" cap below keeps the
- * split balanced for small matrices. */
+ * prefetchers streaming; the tapered split in ds4_matvec_batch (single-token
+ * products all go through it) shrinks the chunks toward the end so the
+ * threads finish together. */
 #define MATVEC_CHUNK_BYTES (4096 * 1024)
+#define TAPER_MIN_BYTES (64 * 1024)
 
 void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *X,
                 int64_t n_tok, float *Y, ds4_pool *pool) {
@@ -169,6 +172,11 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
     const uint64_t row_bytes = ds4_row_bytes(type, (uint64_t)cols);
     if (!k.dot || row_bytes == 0) ds4_quant_bad_type("matmul (no kernel or bad column count)", type);
     if (rows <= 0 || n_tok <= 0) return;
+    if (n_tok == 1) { /* one token: the batch path's tapered split */
+        const ds4_matvec_job job = {type, W, rows, cols, X, Y, 1};
+        ds4_matvec_batch(&job, 1, pool);
+        return;
+    }
     const uint32_t at = ds4_act_type(type);
     mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
     if (at == DS4_TYPE_F32 && !k.act_prep) {
@@ -185,7 +193,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
         c.act_bytes = q.act_bytes;
     }
     const int nt = pool ? ds4_pool_threads(pool) : 1;
-    int64_t rpt = (int64_t)((n_tok == 1 ? MATVEC_CHUNK_BYTES : CHUNK_BYTES) / row_bytes);
+    int64_t rpt = (int64_t)(CHUNK_BYTES / row_bytes);
     if (rpt < 1) rpt = 1;
     /* At least ~4 chunks per thread so the split stays balanced. */
     const int64_t max_rpt = rows / (4 * (int64_t)nt);
@@ -195,9 +203,8 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
     const int64_t tile = (int64_t)((512 * 1024) / (c.act_bytes ? c.act_bytes : 1));
     c.tok_tile = tile < 1 ? 1 : tile;
     const int64_t n_tasks = (rows + rpt - 1) / rpt;
-    ds4_task_fn fn = n_tok == 1 ? mv_task : mm_task;
-    if (n_tasks == 1) fn(&c, 0, 0);
-    else ds4_pool_run(pool, fn, &c, n_tasks);
+    if (n_tasks == 1) mm_task(&c, 0, 0);
+    else ds4_pool_run(pool, mm_task, &c, n_tasks);
 }
 
 void ds4_matvec(uint32_t type, const void *W, int64_t rows, int64_t cols, const float *x, float *y,
@@ -226,7 +233,8 @@ static void batch_task_fn(void *p, int64_t task, int thread_index) {
     const batch_ctx *b = p;
     const batch_task *t = &b->tasks[task];
     const mm_ctx *c = &b->jobs[t->job].c;
-    (c->n_tok == 1 ? mv_task : mm_task)((void *)c, t->r0 / c->rows_per_task, thread_index);
+    (void)thread_index;
+    (c->n_tok == 1 ? mv_rows : mm_rows)(c, t->r0, t->r1);
 }
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
@@ -317,19 +325,51 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
     const int nt = pool ? ds4_pool_threads(pool) : 1;
     bool single_tok = true;
     for (int j = 0; j < n_jobs; j++) single_tok = single_tok && bj[j].c.n_tok == 1;
-    int64_t chunk = single_tok ? MATVEC_CHUNK_BYTES : CHUNK_BYTES;
-    if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
     size_t n_tasks = 0;
-    for (int j = 0; j < n_jobs; j++) {
-        batch_job *b = &bj[j];
-        int64_t rpt = chunk / (int64_t)b->c.row_bytes;
-        b->c.rows_per_task = rpt < 1 ? 1 : rpt;
-        n_tasks += (size_t)((b->c.rows + b->c.rows_per_task - 1) / b->c.rows_per_task);
+    if (single_tok) {
+        /* Tapered split: chunks of the remaining bytes / (2 x threads),
+         * between TAPER_MIN_BYTES and MATVEC_CHUNK_BYTES. Long runs keep the
+         * prefetchers streaming, and the small chunks at the end leave the
+         * threads finishing together (with equal chunks, a compute-bound
+         * kernel left one thread alone on the last chunk: ~10-20% of a
+         * 2048-row expert matrix at two threads). */
+        int64_t left = total_rows_bytes;
+        for (int pass = 0; pass < 2; pass++) {
+            size_t t = 0;
+            left = total_rows_bytes;
+            for (int j = 0; j < n_jobs; j++) {
+                const int64_t rb = (int64_t)bj[j].c.row_bytes;
+                for (int64_t r = 0; r < bj[j].c.rows;) {
+                    int64_t bytes = nt > 1 ? left / (2 * nt) : MATVEC_CHUNK_BYTES;
+                    bytes = bytes < TAPER_MIN_BYTES ? TAPER_MIN_BYTES : bytes > MATVEC_CHUNK_BYTES ? MATVEC_CHUNK_BYTES : bytes;
+                    int64_t n = bytes / rb;
+                    if (n < 1) n = 1;
+                    if (n > bj[j].c.rows - r) n = bj[j].c.rows - r;
+                    if (pass) tls_tasks[t] = (batch_task){j, r, r + n};
+                    t++;
+                    r += n;
+                    left -= n * rb;
+                }
+            }
+            if (!pass) tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks = t, sizeof *tls_tasks);
+        }
+    } else {
+        int64_t chunk = CHUNK_BYTES;
+        if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
+        for (int j = 0; j < n_jobs; j++) {
+            batch_job *b = &bj[j];
+            int64_t rpt = chunk / (int64_t)b->c.row_bytes;
+            b->c.rows_per_task = rpt < 1 ? 1 : rpt;
+            n_tasks += (size_t)((b->c.rows + b->c.rows_per_task - 1) / b->c.rows_per_task);
+        }
+        tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks, sizeof *tls_tasks);
+        size_t t = 0;
+        for (int j = 0; j < n_jobs; j++)
+            for (int64_t r = 0; r < bj[j].c.rows; r += bj[j].c.rows_per_task) {
+                const int64_t r1 = r + bj[j].c.rows_per_task;
+                tls_tasks[t++] = (batch_task){j, r, r1 < bj[j].c.rows ? r1 : bj[j].c.rows};
+            }
     }
-    tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks, sizeof *tls_tasks);
-    size_t t = 0;
-    for (int j = 0; j < n_jobs; j++)
-        for (int64_t r = 0; r < bj[j].c.rows; r += bj[j].c.rows_per_task) tls_tasks[t++] = (batch_task){j, r};
     batch_ctx bc = {bj, tls_tasks};
     ds4_pool_run(pool, batch_task_fn, &bc, (int64_t)n_tasks);
 }
