@@ -91,6 +91,18 @@ static void mv_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     }
 }
 
+/* Row r (weights w) against tokens t..t+k-1 through the kernel's k-token
+ * form (k = 2, 4 or 8). */
+static void token_group(const mm_ctx *c, const uint8_t *w, int64_t r, int64_t t, int k) {
+    float o[8];
+    const void *a[8];
+    for (int i = 0; i < k; i++) a[i] = c->act + (size_t)(t + i) * c->act_bytes;
+    if (k == 8) c->dot8(c->cols, w, a, o);
+    else if (k == 4) c->dot4(c->cols, w, a, o);
+    else c->dot2(c->cols, w, a[0], a[1], o);
+    for (int i = 0; i < k; i++) c->Y[(t + i) * c->rows + r] = o[i];
+}
+
 /* Rows [r0, r1) of every token, token tile by token tile. */
 static void mm_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     for (int64_t t0 = 0; t0 < c->n_tok; t0 += c->tok_tile) {
@@ -99,26 +111,9 @@ static void mm_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
             const uint8_t *w = c->W + (size_t)r * c->row_bytes;
             int64_t t = t0;
             /* Token groups share one decode of the row where the kernel can. */
-            for (; c->dot8 && t + 8 <= t1; t += 8) {
-                float o[8];
-                const void *a[8];
-                for (int k = 0; k < 8; k++) a[k] = c->act + (size_t)(t + k) * c->act_bytes;
-                c->dot8(c->cols, w, a, o);
-                for (int k = 0; k < 8; k++) c->Y[(t + k) * c->rows + r] = o[k];
-            }
-            for (; c->dot4 && t + 4 <= t1; t += 4) {
-                float o[4];
-                const void *a[4];
-                for (int k = 0; k < 4; k++) a[k] = c->act + (size_t)(t + k) * c->act_bytes;
-                c->dot4(c->cols, w, a, o);
-                for (int k = 0; k < 4; k++) c->Y[(t + k) * c->rows + r] = o[k];
-            }
-            for (; c->dot2 && t + 2 <= t1; t += 2) {
-                float o[2];
-                c->dot2(c->cols, w, c->act + (size_t)t * c->act_bytes, c->act + (size_t)(t + 1) * c->act_bytes, o);
-                c->Y[t * c->rows + r] = o[0];
-                c->Y[(t + 1) * c->rows + r] = o[1];
-            }
+            for (; c->dot8 && t + 8 <= t1; t += 8) token_group(c, w, r, t, 8);
+            for (; c->dot4 && t + 4 <= t1; t += 4) token_group(c, w, r, t, 4);
+            for (; c->dot2 && t + 2 <= t1; t += 2) token_group(c, w, r, t, 2);
             for (; t < t1; t++) c->Y[t * c->rows + r] = c->dot(c->cols, w, c->act + (size_t)t * c->act_bytes);
         }
     }
@@ -334,24 +329,19 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
          * kernel left one thread alone on the last chunk: ~10-20% of a
          * 2048-row expert matrix at two threads). */
         int64_t left = total_rows_bytes;
-        for (int pass = 0; pass < 2; pass++) {
-            size_t t = 0;
-            left = total_rows_bytes;
-            for (int j = 0; j < n_jobs; j++) {
-                const int64_t rb = (int64_t)bj[j].c.row_bytes;
-                for (int64_t r = 0; r < bj[j].c.rows;) {
-                    int64_t bytes = nt > 1 ? left / (2 * nt) : MATVEC_CHUNK_BYTES;
-                    bytes = bytes < TAPER_MIN_BYTES ? TAPER_MIN_BYTES : bytes > MATVEC_CHUNK_BYTES ? MATVEC_CHUNK_BYTES : bytes;
-                    int64_t n = bytes / rb;
-                    if (n < 1) n = 1;
-                    if (n > bj[j].c.rows - r) n = bj[j].c.rows - r;
-                    if (pass) tls_tasks[t] = (batch_task){j, r, r + n};
-                    t++;
-                    r += n;
-                    left -= n * rb;
-                }
+        for (int j = 0; j < n_jobs; j++) {
+            const int64_t rb = (int64_t)bj[j].c.row_bytes;
+            for (int64_t r = 0; r < bj[j].c.rows;) {
+                int64_t bytes = nt > 1 ? left / (2 * nt) : MATVEC_CHUNK_BYTES;
+                bytes = bytes < TAPER_MIN_BYTES ? TAPER_MIN_BYTES : bytes > MATVEC_CHUNK_BYTES ? MATVEC_CHUNK_BYTES : bytes;
+                int64_t n = bytes / rb;
+                if (n < 1) n = 1;
+                if (n > bj[j].c.rows - r) n = bj[j].c.rows - r;
+                tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks + 1, sizeof *tls_tasks);
+                tls_tasks[n_tasks++] = (batch_task){j, r, r + n};
+                r += n;
+                left -= n * rb;
             }
-            if (!pass) tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks = t, sizeof *tls_tasks);
         }
     } else {
         int64_t chunk = CHUNK_BYTES;

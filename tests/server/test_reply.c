@@ -9,6 +9,7 @@
 #include "server/output.h"
 #include "server/sbuf.h"
 #include "../common/chat_examples.h"
+#include "render_request.h"
 
 #define TOOLS_OPENAI                                                                                             \
     "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"parameters\":{\"type\":\"object\","   \
@@ -492,14 +493,6 @@ Test(server_reply, non_json_false_argument_is_a_string_in_stream_and_reply) {
 
 /* The thinking binding: the visible text of a finished thinking turn is a
  * prefix of the next request's prompt (up to the EOS that follows it). */
-static char *render_req(const srv_request *r) {
-    ds4_chat_render_opts ro = {.think = r->think, .ctx = 32768, .continue_last = r->continue_last};
-    ds4_error err;
-    char *s = ds4_chat_render(&r->chat, &ro, &err);
-    cr_assert(s, "%s", err.msg);
-    return s;
-}
-
 static char *visible_after(srv_api api, const char *body, const char *text) {
     srv_request r;
     srv_err e;
@@ -512,7 +505,7 @@ static char *visible_after(srv_api api, const char *body, const char *text) {
     srv_output_feed(o, text, strlen(text));
     srv_finish f;
     free(srv_output_finish(o, SRV_FINISH_STOP, &u, &f));
-    char *prompt = render_req(&r);
+    char *prompt = render_request(&r);
     size_t n = 0;
     char *vis = srv_output_visible_text(o, prompt, strlen(prompt), &n);
     cr_assert(!vis || n == strlen(vis));
@@ -533,7 +526,7 @@ Test(server_reply, thinking_binding_is_the_next_prompts_prefix) {
                        "{\"role\":\"assistant\",\"content\":\"Answer one.\",\"reasoning_content\":\"hidden plan\"},"
                        "{\"content\":\"Q2\"}]}";
     cr_assert(srv_request_parse(SRV_API_CHAT, body, strlen(body), &next, &e), "%s", e.msg);
-    char *p2 = render_req(&next);
+    char *p2 = render_request(&next);
     size_t n = strlen(vis);
     cr_assert(!strncmp(p2, vis, n), "visible:\n%s\nnext prompt:\n%s", vis, p2);
     cr_assert(!strncmp(p2 + n, "<｜end▁of▁sentence｜><｜User｜>Q2", strlen("<｜end▁of▁sentence｜><｜User｜>Q2")), "%s", p2 + n);

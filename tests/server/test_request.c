@@ -6,17 +6,10 @@
 #include <string.h>
 
 #include "server/api.h"
+#include "render_request.h"
 
 static bool parse(srv_api api, const char *body, srv_request *r, srv_err *e) {
     return srv_request_parse(api, body, strlen(body), r, e);
-}
-
-static char *render(const srv_request *r) {
-    ds4_chat_render_opts o = {.think = r->think, .ctx = 32768, .continue_last = r->continue_last};
-    ds4_error err;
-    char *s = ds4_chat_render(&r->chat, &o, &err);
-    cr_assert(s, "%s", err.msg);
-    return s;
 }
 
 Test(server_request, chat_basic_fields_and_defaults) {
@@ -39,7 +32,7 @@ Test(server_request, chat_basic_fields_and_defaults) {
     cr_assert_eq(r.n_stop, 1);
     cr_assert_str_eq(r.stop[0], "\n\n");
     cr_assert_eq(r.think, DS4_THINK_NONE); /* deepseek-chat alias */
-    char *p = render(&r);
+    char *p = render_request(&r);
     /* chat-and-api.md §1.8 example A, request 1 */
     cr_assert_str_eq(p, "<｜begin▁of▁sentence｜>You are terse.<｜User｜>Name a prime.<｜Assistant｜></think>");
     free(p);
@@ -57,7 +50,7 @@ Test(server_request, chat_history_ends_assistant_turns_with_eos) {
                     &r, &e), "%s", e.msg);
     cr_assert_eq(r.think, DS4_THINK_HIGH);
     cr_assert_not(r.continue_last);
-    char *p = render(&r);
+    char *p = render_request(&r);
     cr_assert_str_eq(p, "<｜begin▁of▁sentence｜>You are terse.<｜User｜>Is 91 prime?<｜Assistant｜></think>No, 91 = 7 × "
                         "13.<｜end▁of▁sentence｜><｜User｜>And 97?<｜Assistant｜><think>");
     free(p);
@@ -187,7 +180,7 @@ Test(server_request, chat_tools_and_tool_round_trip) {
     cr_assert_eq(r.chat.msgs[1].n_calls, 1); /* the call without a name is dropped */
     cr_assert_str_eq(r.chat.msgs[1].calls[0].name, "read_file");
     cr_assert_str_eq(r.chat.msgs[2].tool_call_id, "call_1");
-    char *p = render(&r);
+    char *p = render_request(&r);
     /* §1.8 example C, request 2 */
     cr_assert(strstr(p, "{\"name\":\"read_file\",\"parameters\":{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
                         "\"string\"},\"max_lines\":{\"type\":\"integer\"}}}}"), "%s", p);
@@ -257,7 +250,7 @@ Test(server_request, anthropic_mapping) {
     cr_assert_str_eq(r.chat.msgs[2].calls[0].arguments, "{\"city\":\"Paris\"}");
     cr_assert_eq(r.chat.msgs[3].role, DS4_ROLE_TOOL);
     cr_assert_str_eq(r.chat.msgs[3].content, "sunny");
-    char *p = render(&r);
+    char *p = render_request(&r);
     cr_assert(strstr(p, "{\"name\":\"get_weather\",\"input_schema\":{\"type\":\"object\"}}"), "%s", p);
     cr_assert(strstr(p, "<｜User｜><tool_result>sunny</tool_result><｜Assistant｜></think>"), "%s", p);
     free(p);
@@ -288,7 +281,7 @@ Test(server_request, responses_mapping) {
     cr_assert_str_eq(r.chat.msgs[2].reasoning, "think");
     cr_assert_eq(r.chat.msgs[2].n_calls, 1); /* merged into the assistant item before it */
     cr_assert_str_eq(r.chat.msgs[3].content, "42");
-    char *p = render(&r);
+    char *p = render_request(&r);
     cr_assert(strstr(p, "{\"name\":\"f\",\"description\":\"d\",\"parameters\":{\"type\":\"object\"}}"), "%s", p);
     free(p);
     srv_request_free(&r);
@@ -307,7 +300,7 @@ Test(server_request, assistant_prefill_is_continued) {
                     "{\"role\":\"assistant\",\"content\":\"Hi th\"}]}",
                     &r, &e), "%s", e.msg);
     cr_assert(r.continue_last);
-    char *p = render(&r);
+    char *p = render_request(&r);
     cr_assert_str_eq(p, "<｜begin▁of▁sentence｜><｜User｜>Say hi<｜Assistant｜></think>Hi th");
     free(p);
     srv_request_free(&r);

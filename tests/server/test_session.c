@@ -6,18 +6,11 @@
 #include <string.h>
 
 #include "server/session.h"
+#include "render_request.h"
 
 static void parse(srv_api api, const char *body, srv_request *r) {
     srv_err e;
     cr_assert(srv_request_parse(api, body, strlen(body), r, &e), "%s", e.msg);
-}
-
-static char *render(const srv_request *r) {
-    ds4_chat_render_opts o = {.think = r->think, .ctx = 32768, .continue_last = r->continue_last};
-    ds4_error err;
-    char *s = ds4_chat_render(&r->chat, &o, &err);
-    cr_assert(s, "%s", err.msg);
-    return s;
 }
 
 #define RTOOLS "\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}]"
@@ -36,7 +29,7 @@ Test(server_session, responses_outputs_only_tail) {
     cr_assert_not(srv_trailing_outputs_match(&r.chat, other, 2));
     const char *twice[] = {"call_a", "call_a"};
     cr_assert_not(srv_trailing_outputs_match(&r.chat, twice, 2));
-    char *prompt = render(&r);
+    char *prompt = render_request(&r);
     size_t n = 0;
     char *tail = srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n);
     cr_assert(tail);
@@ -61,7 +54,7 @@ Test(server_session, responses_full_history_tail_matches_rendering) {
     cr_assert_not(srv_outputs_only(&r.chat));
     const char *ids[] = {"call_a"};
     cr_assert(srv_trailing_outputs_match(&r.chat, ids, 1));
-    char *prompt = render(&r);
+    char *prompt = render_request(&r);
     size_t n = 0;
     char *tail = srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n);
     cr_assert_str_eq(tail, "<｜User｜><tool_result>ok</tool_result><｜Assistant｜></think>");
@@ -101,7 +94,7 @@ Test(server_session, no_results_no_tail) {
     const char *ids[] = {"call_a"};
     cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 1));
     cr_assert_not(srv_trailing_outputs_match(&r.chat, ids, 0));
-    char *prompt = render(&r);
+    char *prompt = render_request(&r);
     size_t n;
     cr_assert_null(srv_tool_output_tail(&r, 32768, prompt, strlen(prompt), &n));
     free(prompt);
@@ -114,7 +107,7 @@ static char *visible_for(const char *body, const char *reasoning, const char *co
                          const char *call_id, size_t *n) {
     srv_request r;
     parse(SRV_API_RESPONSES, body, &r);
-    char *prompt = render(&r);
+    char *prompt = render_request(&r);
     ds4_parsed_call call = {.name = "f", .arguments = "{}"};
     ds4_chat_parsed p = {.reasoning = (char *)reasoning, .content = (char *)content, .calls = raw_dsml ? &call : NULL,
                          .n_calls = raw_dsml ? 1 : 0, .raw_dsml = (char *)raw_dsml, .thinking_closed = true};
@@ -129,7 +122,7 @@ static char *render_next(const char *body, srv_dsml_memory *mem) {
     srv_request r;
     parse(SRV_API_RESPONSES, body, &r);
     if (mem) srv_dsml_memory_apply(mem, &r.chat);
-    char *s = render(&r);
+    char *s = render_request(&r);
     srv_request_free(&r);
     return s;
 }

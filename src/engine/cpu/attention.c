@@ -212,12 +212,14 @@ void ds4_attention(ds4_session *s, int l, int n) {
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);
         const int max_vis = (int)((p0 + n) / c->compress_ratio[l]);
-        for (int i = 0; i < n; i++) /* queries transposed: head index fastest */
-            for (int h = 0; h < IH; h++)
-                for (int d = 0; d < ID; d++)
-                    sc->iqt[((size_t)i * ID + d) * IH + h] = sc->iq[((size_t)i * IH + h) * ID + d];
         job.idx_blocks = (max_vis + DS4_IDX_BLOCK - 1) / DS4_IDX_BLOCK;
-        if (max_vis > c->idx_topk) ds4_pool_run(m->pool, index_score, &job, (int64_t)n * job.idx_blocks);
+        if (max_vis > c->idx_topk) { /* scoring only once more entries than top-k are visible */
+            for (int i = 0; i < n; i++) /* queries transposed: head index fastest */
+                for (int h = 0; h < IH; h++)
+                    for (int d = 0; d < ID; d++)
+                        sc->iqt[((size_t)i * ID + d) * IH + h] = sc->iq[((size_t)i * IH + h) * ID + d];
+            ds4_pool_run(m->pool, index_score, &job, (int64_t)n * job.idx_blocks);
+        }
         ds4_pool_run(m->pool, index_select, &job, n);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
