@@ -24,9 +24,7 @@ static const shape flash_shapes[] = {
     {4096, 4096, "4096x4096"},
     {2048, 4096, "2048x4096 (expert gate/up)"},
     {4096, 2048, "4096x2048 (expert down)"},
-    /* attn_q_b, GGUF dims [1024, 32768]: 32768 rows of 1024 columns (the
-     * issue's "1024x32768" is in GGUF order; until session 3 this row was
-     * measured the other way round, 1024 rows of 32768 columns) */
+    /* attn_q_b: GGUF dims [1024, 32768] are (columns, rows) */
     {32768, 1024, "32768x1024 (attn_q_b)"},
 };
 

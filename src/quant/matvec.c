@@ -328,12 +328,10 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
          * threads finishing together (with equal chunks, a compute-bound
          * kernel left one thread alone on the last chunk: ~10-20% of a
          * 2048-row expert matrix at two threads). Every chunk start costs a
-         * stream ramp-up, so the taper is as steep as it can be: remaining /
-         * (2 x threads) left Q2_K at 0.78-0.86 of the triad on single
-         * Flash-shaped matrices at two threads, remaining / threads gives
-         * 0.88-0.91 (pool trace: both threads busy to within 1 us of each
-         * other either way), and decode on the 2-layer Flash model went from
-         * 0.90-0.93 to 0.94-0.97. */
+         * stream ramp-up, so the taper is as steep as balance allows: with
+         * remaining / (2 x threads) the threads still finished within 1 us
+         * of each other, but Q2_K streamed 0.78-0.86 of the triad against
+         * 0.88-0.91 now (docs/performance.md). */
         int64_t left = total_rows_bytes;
         for (int j = 0; j < n_jobs; j++) {
             const int64_t rb = (int64_t)bj[j].c.row_bytes;
