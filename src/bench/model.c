@@ -59,16 +59,21 @@ static int cmp_double(const void *a, const void *b) {
 static void print_stages(FILE *out, bool csv, const char *what, const ds4_profile *p, int tokens) {
     double total = 0;
     for (int s = 0; s < DS4_STAGE_COUNT; s++) total += p->stage_s[s];
-    if (!csv) fprintf(out, "\nstage split (%s, per token):\n  %-20s %10s %7s %12s %9s\n", what, "stage", "ms", "share", "MiB read", "GB/s");
+    if (!csv)
+        fprintf(out, "\nstage split (%s, per token; \"in products\": time inside the matrix products, and their GB/s):\n"
+                     "  %-20s %10s %7s %12s %9s %12s %9s\n",
+                what, "stage", "ms", "share", "MiB read", "GB/s", "in products", "GB/s");
     for (int s = 0; s < DS4_STAGE_COUNT; s++) {
         const double ms = p->stage_s[s] / tokens * 1e3, mib = (double)p->stage_bytes[s] / tokens / 1048576.0;
         const double gbs = p->stage_s[s] > 0 ? (double)p->stage_bytes[s] / p->stage_s[s] / 1e9 : 0;
+        const double mm_ms = p->stage_mm_s[s] / tokens * 1e3;
+        const double mm_gbs = p->stage_mm_s[s] > 0 ? (double)p->stage_bytes[s] / p->stage_mm_s[s] / 1e9 : 0;
         if (csv)
-            fprintf(out, "stage_%s,%s,%.4f,%.4f,%.3f,%.3f\n", what, ds4_stage_name(s), ms, total > 0 ? p->stage_s[s] / total : 0,
-                    mib, gbs);
+            fprintf(out, "stage_%s,%s,%.4f,%.4f,%.3f,%.3f,%.4f,%.3f\n", what, ds4_stage_name(s), ms,
+                    total > 0 ? p->stage_s[s] / total : 0, mib, gbs, mm_ms, mm_gbs);
         else
-            fprintf(out, "  %-20s %10.3f %6.1f%% %12.2f %9.2f\n", ds4_stage_name(s), ms,
-                    total > 0 ? 100.0 * p->stage_s[s] / total : 0, mib, gbs);
+            fprintf(out, "  %-20s %10.3f %6.1f%% %12.2f %9.2f %12.3f %9.2f\n", ds4_stage_name(s), ms,
+                    total > 0 ? 100.0 * p->stage_s[s] / total : 0, mib, gbs, mm_ms, mm_gbs);
     }
 }
 

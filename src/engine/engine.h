@@ -125,6 +125,7 @@ typedef struct ds4_profile {
     uint64_t weight_bytes, mm_calls;
     uint64_t stage_bytes[DS4_STAGE_COUNT];
     double stage_s[DS4_STAGE_COUNT];
+    double stage_mm_s[DS4_STAGE_COUNT]; /* of stage_s: inside the matrix products */
 } ds4_profile;
 
 void ds4_profile_start(void);            /* reset and enable on this thread */

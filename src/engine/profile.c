@@ -43,6 +43,12 @@ void ds4_prof_stage(int stage) {
     prof.since = now;
 }
 
+double ds4_prof_mm_begin(void) { return prof.on ? ds4_now() : 0; }
+
+void ds4_prof_mm_end(double t0) {
+    if (prof.on && t0 > 0 && prof.stage < DS4_STAGE_COUNT) prof.p.stage_mm_s[prof.stage] += ds4_now() - t0;
+}
+
 void ds4_prof_bytes(uint64_t bytes) {
     if (!prof.on) return;
     prof.p.weight_bytes += bytes;

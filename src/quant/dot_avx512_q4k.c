@@ -127,8 +127,12 @@ DS4_UNROLL
  * 8 KiB + L1 512 B 0.85-0.88, the AVX2 kernel's rate). L1 prefetches hold
  * a fill buffer for the whole DRAM latency, so far ones limit the misses in
  * flight; L2 ones do not. */
+#ifndef Q4K_PF_L2
 #define Q4K_PF_L2 8192
+#endif
+#ifndef Q4K_PF_L1
 #define Q4K_PF_L1 512
+#endif
 
 /* Blocks b .. b + nq - 1 (nq <= 4, block j's scales in lane j of u),
  * the run's i-th onwards, against T tokens. */

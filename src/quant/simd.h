@@ -19,8 +19,12 @@
  * single-thread from DRAM, CPU time, on the shared 2-core VM, GB/s with no
  * prefetch -> 1 KiB -> 4 KiB -> 8 KiB ahead: Q8_0 6.2 8.2 8.3 8.7,
  * Q2_K 5.8 8.1 9.3 8.5, Q4_K 5.4 7.2 6.9 6.6, IQ2_XXS 4.6 5.8 5.6 5.7;
- * F16/F32 unchanged, so the float kernels leave it to the hardware. */
+ * F16/F32 unchanged, so the float kernels leave it to the hardware. All
+ * prefetch distances can be set at build time (EXTRA_CFLAGS=-DDS4_PF_DIST=N,
+ * -DQ2K_PF, -DIQ2_PF, -DQ4K_PF_L2, -DQ4K_PF_L1) to tune on another machine. */
+#ifndef DS4_PF_DIST
 #define DS4_PF_DIST 4096
+#endif
 #if defined(__GNUC__)
 #define DS4_PREFETCH(p) __builtin_prefetch((const char *)(p) + DS4_PF_DIST, 0, 3)
 #else

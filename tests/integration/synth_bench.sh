@@ -25,6 +25,9 @@ grep -q '^decode,tok_s,' "$out"
 # routed-expert and head stages both read weights.
 awk -F, '$1 == "decode" && $2 == "bytes_per_token" { ok = $3 > 100000 } END { exit !ok }' "$out"
 awk -F, '$1 == "stage_decode" && ($2 == "routed experts" || $2 == "head") && $5 > 0 { n++ } END { exit n != 2 }' "$out"
+# Every stage that reads weights spent part of its time inside the products
+# (column 7), never more than the stage's own time (column 3).
+awk -F, '$1 == "stage_decode" && $5 > 0 { n++; if (!($7 > 0 && $7 <= $3)) bad++ } END { exit n < 5 || bad }' "$out"
 grep -q '^prefill,8,' "$out"
 grep -q '^prefill,24,' "$out"
 grep -q '^projection,flash43_bytes_per_token,' "$out"

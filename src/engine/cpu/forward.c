@@ -10,10 +10,12 @@
 
 void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *Y) {
     ds4_prof_bytes((uint64_t)w->rows * w->row_bytes);
+    const double t0 = ds4_prof_mm_begin();
     if (n == 1)
         ds4_matvec(w->type, w->data, w->rows, w->cols, X, Y, m->pool);
     else
         ds4_matmul(w->type, w->data, w->rows, w->cols, X, n, Y, m->pool);
+    ds4_prof_mm_end(t0);
 }
 
 void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const float *const *x, float *const *y) {
@@ -26,7 +28,9 @@ void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const 
         ds4_prof_bytes((uint64_t)w[i].rows * w[i].row_bytes);
         jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i], 1};
     }
+    const double t0 = ds4_prof_mm_begin();
     ds4_matvec_batch(jobs, count, m->pool);
+    ds4_prof_mm_end(t0);
 }
 
 typedef struct {

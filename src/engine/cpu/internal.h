@@ -121,6 +121,10 @@ void ds4_moe(ds4_session *s, int layer, const int32_t *tokens, int n);
  * unless ds4_profile_start was called on this thread). */
 void ds4_prof_stage(int stage);
 void ds4_prof_bytes(uint64_t bytes);
+/* Brackets a matrix product dispatch: begin returns the start time (0 while
+ * profiling is off), end adds the elapsed time to the current stage. */
+double ds4_prof_mm_begin(void);
+void ds4_prof_mm_end(double t0);
 
 /* Weight products go through the quant module's kernels. */
 void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *Y);

@@ -52,7 +52,9 @@ static void route(const ds4_config *c, const ds4_layer_weights *Lw, bool hash, i
 /* Several products in one pool dispatch, bytes counted as ds4_mm counts them. */
 static void mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n) {
     for (int j = 0; j < n; j++) ds4_prof_bytes((uint64_t)jobs[j].rows * ds4_row_bytes(jobs[j].type, (uint64_t)jobs[j].cols));
+    const double t0 = ds4_prof_mm_begin();
     ds4_matvec_batch(jobs, n, m->pool);
+    ds4_prof_mm_end(t0);
 }
 
 static ds4_matvec_job job_of(const ds4_mat *w, const float *x, float *y) {
