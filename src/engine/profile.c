@@ -1,6 +1,7 @@
 /* Per-thread forward-pass profile for `ds4 bench`: weight bytes streamed by
  * the matrix products (one read of the matrix per product, whatever the
- * token count) and wall time per stage. The forward pass marks stage
+ * token count), wall time per stage, and the part of it spent inside the
+ * products (ds4_prof_mm_begin/end around each dispatch). The forward pass marks stage
  * boundaries with ds4_prof_stage(); while profiling is off each mark is a
  * thread-local flag test. */
 #include <string.h>

@@ -24,12 +24,14 @@ void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const 
         return;
     }
     ds4_matvec_job jobs[16];
-    for (int i = 0; i < count; i++) {
-        ds4_prof_bytes((uint64_t)w[i].rows * w[i].row_bytes);
-        jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i], 1};
-    }
+    for (int i = 0; i < count; i++) jobs[i] = (ds4_matvec_job){w[i].type, w[i].data, w[i].rows, w[i].cols, x[i], y[i], 1};
+    ds4_mm_batch(m, jobs, count);
+}
+
+void ds4_mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n) {
+    for (int j = 0; j < n; j++) ds4_prof_bytes((uint64_t)jobs[j].rows * ds4_row_bytes(jobs[j].type, (uint64_t)jobs[j].cols));
     const double t0 = ds4_prof_mm_begin();
-    ds4_matvec_batch(jobs, count, m->pool);
+    ds4_matvec_batch(jobs, n, m->pool);
     ds4_prof_mm_end(t0);
 }
 

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "quant/quant.h"
 
 
 #define DS4_HEAD_GROUP 8 /* heads per attention task: each key row is read once per group */
@@ -131,5 +132,7 @@ void ds4_mm(const ds4_model *m, const ds4_mat *w, const float *X, int n, float *
 /* count independent products (count <= 16) of n rows each; for one row
  * (decode) they go to the pool as one batch, with identical results. */
 void ds4_mm_multi(const ds4_model *m, int n, int count, const ds4_mat *w, const float *const *x, float *const *y);
+/* Several products in one pool dispatch, profiled as ds4_mm profiles one. */
+void ds4_mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n);
 
 #endif

@@ -49,14 +49,6 @@ static void route(const ds4_config *c, const ds4_layer_weights *Lw, bool hash, i
     for (int k = 0; k < K; k++) selw[k] = score[sel[k]] / (sum + 1e-20f) * c->expert_weights_scale;
 }
 
-/* Several products in one pool dispatch, bytes counted as ds4_mm counts them. */
-static void mm_batch(const ds4_model *m, const ds4_matvec_job *jobs, int n) {
-    for (int j = 0; j < n; j++) ds4_prof_bytes((uint64_t)jobs[j].rows * ds4_row_bytes(jobs[j].type, (uint64_t)jobs[j].cols));
-    const double t0 = ds4_prof_mm_begin();
-    ds4_matvec_batch(jobs, n, m->pool);
-    ds4_prof_mm_end(t0);
-}
-
 static ds4_matvec_job job_of(const ds4_mat *w, const float *x, float *y) {
     return (ds4_matvec_job){w->type, w->data, w->rows, w->cols, x, y, 1};
 }
@@ -97,14 +89,14 @@ static void routed_grouped(ds4_session *s, const ds4_layer_weights *Lw, int n, f
         jobs[2 * u + 1] = job_of(&wu, sc->ex_x + (size_t)first[u] * D, sc->ex_u + (size_t)first[u] * F);
         jobs[2 * u].n_tok = jobs[2 * u + 1].n_tok = count[u];
     }
-    mm_batch(m, jobs, 2 * n_used);
+    ds4_mm_batch(m, jobs, 2 * n_used);
     swiglu(sc->ex_g, sc->ex_u, (size_t)row * F, lim);
     for (int u = 0; u < n_used; u++) {
         const ds4_mat wd = ds4_exps_at(&Lw->down_exps, expert[u]);
         jobs[u] = job_of(&wd, sc->ex_g + (size_t)first[u] * F, sc->ex_o + (size_t)first[u] * D);
         jobs[u].n_tok = count[u];
     }
-    mm_batch(m, jobs, n_used);
+    ds4_mm_batch(m, jobs, n_used);
     for (int r = 0; r < row; r++) {
         float *y = sc->y + (size_t)sc->ex_rows[r] * D;
         const float *eo = sc->ex_o + (size_t)r * D, wr = sc->ex_w[r];
@@ -127,7 +119,7 @@ static void moe_one_row(ds4_session *s, const ds4_layer_weights *Lw, float lim) 
     ds4_prof_stage(DS4_STAGE_SHARED);
     jobs[0] = job_of(&Lw->gate_sh, sc->x, sc->ex_g);
     jobs[1] = job_of(&Lw->up_sh, sc->x, sc->ex_u);
-    mm_batch(m, jobs, 2);
+    ds4_mm_batch(m, jobs, 2);
     swiglu(sc->ex_g, sc->ex_u, (size_t)FS, lim);
     ds4_mm(m, &Lw->down_sh, sc->ex_g, 1, sc->y);
 
@@ -149,10 +141,10 @@ static void moe_one_row(ds4_session *s, const ds4_layer_weights *Lw, float lim) 
         jobs[2 * i] = job_of(&wg, sc->x, sc->ex_g + (size_t)i * F);
         jobs[2 * i + 1] = job_of(&wu, sc->x, sc->ex_u + (size_t)i * F);
     }
-    mm_batch(m, jobs, 2 * K);
+    ds4_mm_batch(m, jobs, 2 * K);
     swiglu(sc->ex_g, sc->ex_u, (size_t)K * F, lim);
     for (int i = 0; i < K; i++) jobs[i] = job_of(&wd[i], sc->ex_g + (size_t)i * F, sc->ex_o + (size_t)i * D);
-    mm_batch(m, jobs, K);
+    ds4_mm_batch(m, jobs, K);
     for (int i = 0; i < K; i++) {
         const float *eo = sc->ex_o + (size_t)i * D, wr = sc->selw[order[i]];
         for (int d = 0; d < D; d++) sc->y[d] += wr * eo[d];
