@@ -105,6 +105,8 @@ static inline __m512i lut256(const __m512i t[4], __m512i idx, __mmask64 high) {
  * T, so ds4_matmul's token groups give exactly ds4_vec_dot's result. */
 static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z1, uint32_t dh, int T,
                                                             const uint8_t *const *act, __m512 *acc) {
+    DS4_PIN(z0); /* each feeds two vpermt2b */
+    DS4_PIN(z1);
     const __m512i idx = _mm512_permutex2var_epi8(z0, iq2_idx_ctrl, z1);
     const __m512i sw = _mm512_permutex2var_epi8(z0, iq2_sw_ctrl, z1);
     const __mmask64 high = _mm512_movepi8_mask(idx);
@@ -133,9 +135,15 @@ static inline __attribute__((always_inline)) void iq2_pair(__m512i z0, __m512i z
                                     _mm512_permutexvar_ps(_mm512_srli_epi32(sw, 28), iq2_gscale));
     DS4_UNROLL
     for (int t = 0; t < T; t++) {
-        __m512i s = _mm512_loadu_si512((const void *)(act[t] + IQ2_PAIR_CORR));
+        /* two dependency chains of four vpdpbusd (one chain of eight was
+         * latency-bound); integer sums, so the result does not change */
+        __m512i s = _mm512_loadu_si512((const void *)(act[t] + IQ2_PAIR_CORR)), s1 = _mm512_setzero_si512();
         DS4_UNROLL
-        for (int j = 0; j < 8; j++) s = _mm512_dpbusd_epi32(s, w[j], _mm512_loadu_si512((const void *)(act[t] + 64 * j)));
+        for (int j = 0; j < 8; j += 2) {
+            s = _mm512_dpbusd_epi32(s, w[j], _mm512_loadu_si512((const void *)(act[t] + 64 * j)));
+            s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_loadu_si512((const void *)(act[t] + 64 * (j + 1))));
+        }
+        s = _mm512_add_epi32(s, s1);
         const __m512 f = _mm512_mul_ps(dg, _mm512_loadu_ps((const float *)(act[t] + IQ2_PAIR_SCALES)));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc[t]);
     }
@@ -264,10 +272,12 @@ static __m256i q2k_dstride; /* byte offsets of 8 consecutive blocks */
 
 /* Scaled weights of one block for the four shifts. */
 static inline __attribute__((always_inline)) void q2k_weights(const block_q2_K *x, __m512i w[4]) {
-    const __m512i q2 = _mm512_loadu_si512(x->qs);
+    __m512i q2 = _mm512_loadu_si512(x->qs);
+    DS4_PIN(q2);
     /* Block table, q at bits 4-5 and sub-block at 0-3 ("hi"), and the same
      * with q at bits 0-1 and sub-block at 2-5 ("lo"). */
-    const __m512i sc4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x->scales));
+    __m512i sc4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x->scales));
+    DS4_PIN(sc4);
     const __m512i thi = _mm512_permutexvar_epi8(_mm512_ternarylogic_epi32(sc4, _mm512_set1_epi8(15), q2k_qpat, 0xEA), q2k_prod);
     const __m512i tlo = _mm512_permutexvar_epi8(q2k_to_lo, thi);
     const __m512i q2s = _mm512_srli_epi16(q2, 2);

@@ -92,7 +92,9 @@ static inline __attribute__((always_inline)) __m512i q4k_unpack4(__m512i r) {
 static inline __attribute__((always_inline)) void q4k_weights(const block_q4_K *x, __m512i u, int j, __m512i w[4],
                                                                __m512i sv[2]) {
     const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
+    __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
+    DS4_PIN(q0);
+    DS4_PIN(q1);
     w[0] = _mm512_and_si512(q0, m4);
     const __m512i hs = _mm512_set1_epi64(0x3C342C241C140C04ll); /* byte j of a qword <- bits 8j+4.. */
     w[1] = _mm512_and_si512(_mm512_multishift_epi64_epi8(hs, q0), m4);

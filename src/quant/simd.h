@@ -31,6 +31,18 @@
 #define DS4_PREFETCH(p) ((void)(p))
 #endif
 
+/* Keep a loaded vector in its register. GCC folds a load into every
+ * instruction that uses the value, as a memory operand, so a weight vector
+ * feeding two instructions is read from L1 twice (the Q2_K kernel read each
+ * block's quant bytes three times). On Zen 5 the one-token kernels are bound
+ * by vector and load throughput, and the re-reads cost ~8% (Q2_K, one token,
+ * in cache). The empty asm makes the value opaque, so it stays loaded once. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define DS4_PIN(v) __asm__("" : "+v"(v))
+#else
+#define DS4_PIN(v) ((void)0)
+#endif
+
 /* Before the small loops over tokens and accumulators of the multi-token
  * kernels: they must unroll so the per-token accumulators stay in registers
  * (GCC otherwise keeps such arrays in memory: F16 x 4 tokens ran at 0.7x). */
