@@ -268,7 +268,6 @@ static __m512i q2k_prod;  /* [(q << 4) | s] = q * s: the product table, q in bit
 static __m512i q2k_qpat;  /* [i] = i & 0x30: q of entry i of the high-layout table */
 static __m512i q2k_to_lo; /* vpermb control: table with q at bits 4-5 -> q at bits 0-1 */
 static __m512i q2k_sb[4]; /* shift j: sub-block of byte p, at bits 2-5 (j = 0, 1) or 0-3 (j = 2, 3) */
-static __m256i q2k_dstride; /* byte offsets of 8 consecutive blocks */
 
 /* Scaled weights of one block for the four shifts. */
 static inline __attribute__((always_inline)) void q2k_weights(const block_q2_K *x, __m512i w[4]) {
@@ -299,8 +298,6 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
     return _mm512_fmadd_ps(_mm512_set1_ps(*dall), _mm512_cvtepi32_ps(s), acc);
 }
 
-/* Blocks per pass of q2k_dot_rows (its float factors live on the stack). */
-#define Q2K_RUN 32
 /* Prefetch distance of this kernel (DS4_PF_DIST is 4 KiB): measured with
  * `ds4 bench kernels --threads 2 --types Q2_K` on the 2-core VM, pfrac at
  * 2 threads, 4096x4096: none 0.67, 1 KiB 0.76, 8 KiB 0.57, 16 KiB 0.72;
@@ -311,11 +308,27 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
 #define Q2K_PF 2048
 #endif
 
+/* (d, dmin) x y.d of blocks b and b + 1 (two = false: b alone) into dd[t]
+ * [0..3], per token. The f16 pairs are read with their blocks, not gathered
+ * for a run ahead: a gather reaching a run of blocks ahead waits on DRAM
+ * lines the stream has not brought yet and stalls the FMAs behind it. A
+ * plain store forwards to the broadcast loads that read dd. */
+static inline __attribute__((always_inline)) void q2k_dmin(const block_q2_K *x, bool two, int T, const float *const *yd2,
+                                                            int64_t b, float dd[][4]) {
+    uint32_t h0, h1 = 0;
+    memcpy(&h0, &x[0].d, 4);
+    if (two) memcpy(&h1, &x[1].d, 4);
+    const __m128 f = _mm_cvtph_ps(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)h0), _mm_cvtsi32_si128((int)h1)));
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        _mm_storeu_ps(dd[t], _mm_mul_ps(f, _mm_maskz_loadu_ps(two ? 0xF : 0x3, yd2[t] + 2 * b)));
+}
+
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. The
  * operations per token are the same for any T, so the two- and four-token
  * forms give exactly the one-token result. */
 static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const block_q2_K *x, int T,
-                                                                const uint8_t *const *act, float *out) {
+                                                                const uint8_t *const *act, float *out, bool pf) {
     const int64_t nb = n / QK_K;
     const uint8_t *bs[4];
     const float *yd2[4];
@@ -328,53 +341,39 @@ DS4_UNROLL
         acc[t] = accm[t] = _mm512_setzero_ps();
         accm1[t] = _mm256_setzero_ps();
     }
-    float dd[4][2 * Q2K_RUN + 16];
-    for (int64_t b0 = 0; b0 < nb; b0 += Q2K_RUN) {
-        const int run = nb - b0 < Q2K_RUN ? (int)(nb - b0) : Q2K_RUN;
-        /* (d, dmin) x y.d of the run, 8 blocks per gather and conversion */
-        for (int i = 0; i < run; i += 8) {
-            const int k = run - i < 8 ? run - i : 8;
-            const __m256i hv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << k) - 1), q2k_dstride,
-                                                            &x[b0 + i].d, 1);
-            const __m512 f = _mm512_cvtph_ps(hv);
-            const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
-            /* plain stores (the slack past the run is never read): a masked
-             * store would not forward to the broadcast loads that follow */
-DS4_UNROLL
-            for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
-        }
-        int i = 0;
-        for (; i + 2 <= run; i += 2) {
-            const int64_t b = b0 + i;
+    float dd[4][4];
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        if (pf)
             for (int o = 0; o < 2 * (int)sizeof *x; o += 64) __builtin_prefetch((const uint8_t *)(x + b) + o + Q2K_PF, 0, 3);
-            __m512i wa[4], wb[4];
-            q2k_weights(x + b, wa);
-            q2k_weights(x + b + 1, wb);
-            /* mins of both blocks: 32 nibbles x 32 bsums in one vpmaddwd */
-            const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
-                                                        _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
-            const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
+        q2k_dmin(x + b, true, T, yd2, b, dd);
+        __m512i wa[4], wb[4];
+        q2k_weights(x + b, wa);
+        q2k_weights(x + b + 1, wb);
+        /* mins of both blocks: 32 nibbles x 32 bsums in one vpmaddwd */
+        const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
+                                                    _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
+        const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
 DS4_UNROLL
-            for (int t = 0; t < T; t++) {
-                const uint8_t *y = act[t] + b * Q2K_ACT_QS;
-                acc[t] = q2k_acc(wa, y, dd[t] + 2 * i, acc[t]);
-                acc[t] = q2k_acc(wb, y + Q2K_ACT_QS, dd[t] + 2 * i + 2, acc[t]);
-                const __m512i pm = _mm512_madd_epi16(mins, _mm512_loadu_si512((const void *)(bs[t] + b * Q2K_ACT_BS)));
-                const __m512 dmin = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dd[t][2 * i + 1]), _mm512_set1_ps(dd[t][2 * i + 3]));
-                accm[t] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(pm), accm[t]);
-            }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *y = act[t] + b * Q2K_ACT_QS;
+            acc[t] = q2k_acc(wa, y, dd[t], acc[t]);
+            acc[t] = q2k_acc(wb, y + Q2K_ACT_QS, dd[t] + 2, acc[t]);
+            const __m512i pm = _mm512_madd_epi16(mins, _mm512_loadu_si512((const void *)(bs[t] + b * Q2K_ACT_BS)));
+            const __m512 dmin = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dd[t][1]), _mm512_set1_ps(dd[t][3]));
+            accm[t] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(pm), accm[t]);
         }
-        if (i < run) { /* odd block count: the row's last block alone */
-            const int64_t b = b0 + i;
-            __m512i w[4];
-            q2k_weights(x + b, w);
-            const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
+    }
+    if (b < nb) { /* odd block count: the row's last block alone */
+        q2k_dmin(x + b, false, T, yd2, b, dd);
+        __m512i w[4];
+        q2k_weights(x + b, w);
+        const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
 DS4_UNROLL
-            for (int t = 0; t < T; t++) {
-                acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t] + 2 * i, acc[t]);
-                const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
-                accm1[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd[t][2 * i + 1]), _mm256_cvtepi32_ps(pm), accm1[t]);
-            }
+        for (int t = 0; t < T; t++) {
+            acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t], acc[t]);
+            const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
+            accm1[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd[t][1]), _mm256_cvtepi32_ps(pm), accm1[t]);
         }
     }
 DS4_UNROLL
@@ -382,22 +381,25 @@ DS4_UNROLL
         out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
 }
 
-static float dot_q2_K(int64_t n, const void *wv, const void *av) {
-    const uint8_t *act[1] = {av};
-    float r;
-    q2k_dot_rows(n, wv, 1, act, &r);
-    return r;
-}
-
-static void dot2_q2_K(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
-    const uint8_t *act[2] = {a0, a1};
-    q2k_dot_rows(n, wv, 2, act, out);
-}
-
-static void dot4_q2_K(int64_t n, const void *wv, const void *const act[4], float out[4]) {
-    const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};
-    q2k_dot_rows(n, wv, 4, a, out);
-}
+/* One-, two- and four-token entry points, with software prefetch (pf) and
+ * without (hw: the hardware prefetchers alone, ds4_simd_sw_prefetch). */
+#define Q2K_ENTRIES(sfx, pf)                                                                              \
+    static float dot_q2_K##sfx(int64_t n, const void *wv, const void *av) {                               \
+        const uint8_t *act[1] = {av};                                                                     \
+        float r;                                                                                          \
+        q2k_dot_rows(n, wv, 1, act, &r, pf);                                                              \
+        return r;                                                                                         \
+    }                                                                                                     \
+    static void dot2_q2_K##sfx(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) { \
+        const uint8_t *act[2] = {a0, a1};                                                                 \
+        q2k_dot_rows(n, wv, 2, act, out, pf);                                                             \
+    }                                                                                                     \
+    static void dot4_q2_K##sfx(int64_t n, const void *wv, const void *const act[4], float out[4]) {       \
+        const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};                                           \
+        q2k_dot_rows(n, wv, 4, a, out, pf);                                                               \
+    }
+Q2K_ENTRIES(_pf, true)
+Q2K_ENTRIES(_hw, false)
 
 /* ---- tables and getter ---- */
 
@@ -446,19 +448,17 @@ static void init_tables(void) {
     memcpy(&q2k_prod, prod, 64);
     memcpy(&q2k_qpat, qpat, 64);
     memcpy(&q2k_to_lo, to_lo, 64);
-    int32_t stride[8];
-    for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q2_K);
-    memcpy(&q2k_dstride, stride, sizeof stride);
     for (int j = 0; j < 4; j++) memcpy(&q2k_sb[j], sb[j], 64);
     ds4_simd_avx512_q4k_init();
 }
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    if (type == DS4_TYPE_Q4_K) return ds4_simd_avx512_q4_K_kernel(k);
+    if (type == DS4_TYPE_Q4_K) return ds4_simd_avx512_q4_K_kernel(k, ds4_simd_sw_prefetch());
     if (type == DS4_TYPE_Q8_0) return ds4_simd_avx512_q8_0_kernel(k);
     if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) return ds4_simd_avx512_float_kernel(type, k);
-    static const ds4_dot_set set = {NULL, NULL, NULL, NULL, dot_q2_K, NULL, dot_iq2_xxs};
+    const bool pf = ds4_simd_sw_prefetch();
+    static const ds4_dot_set set = {NULL, NULL, NULL, NULL, dot_q2_K_pf, NULL, dot_iq2_xxs};
     if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
     if (type == DS4_TYPE_IQ2_XXS) {
         /* activations permuted once per matvec into the lookup order; two-token form for prefill */
@@ -468,8 +468,9 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
         k->act_prep = iq2_act_prep;
     } else if (type == DS4_TYPE_Q2_K) {
         /* activations permuted once per matvec into shift order; two- and four-token forms for prefill */
-        k->dot2 = dot2_q2_K;
-        k->dot4 = dot4_q2_K;
+        k->dot = pf ? dot_q2_K_pf : dot_q2_K_hw;
+        k->dot2 = pf ? dot2_q2_K_pf : dot2_q2_K_hw;
+        k->dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw;
         k->act_bytes = q2k_act_bytes;
         k->act_prep = q2k_act_prep;
     }

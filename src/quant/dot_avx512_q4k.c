@@ -74,16 +74,17 @@ static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
 static __m512i q4k_sc_ctrl[4][2]; /* block j of 4, half h: word w of 128-bit lane L <- byte 16j + 4h + 2 (L / 2) + (w >= 4) */
 static __m512i q4k_mn_ctrl[2];    /* blocks 2p, 2p + 1: word w <- byte 16 (2p + w / 8) + 8 + w % 8 */
 static __m512i q4k_un_m1, q4k_un_m2, q4k_un_sh; /* q4k_unpack4 masks and shift counts */
-static __m256i q4k_dstride;       /* byte offsets of 8 consecutive blocks */
+static __m512i q4k_dm_ctrl;       /* vpermd: dword 0 of each 128-bit lane to dwords 0-3 */
 
-/* The scale bytes of four blocks (block j in 128-bit lane j, bytes 0-11:
- * dwords a, b, c) as bytes: lane j = 8 scales, then 8 mins (formats.md B.3):
+/* The scale bytes of four blocks (block j in 128-bit lane j: the block's
+ * first 16 bytes, d and dmin, then the scale bytes in dwords a, b, c) as
+ * bytes: lane j = 8 scales, then 8 mins (formats.md B.3):
  *   scales 0-3 = a & 63, scales 4-7 = (c & 15) | ((a >> 6) << 4),
  *   mins 0-3   = b & 63, mins 4-7   = (c >> 4) | ((b >> 6) << 4),
  * four blocks at once on dword lanes. */
 static inline __attribute__((always_inline)) __m512i q4k_unpack4(__m512i r) {
-    const __m512i p = _mm512_srlv_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(2, 1, 2, 0)), q4k_un_sh); /* a c b c>>4 */
-    const __m512i q = _mm512_srli_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 1, 0, 0)), 2);        /* . a>>2 . b>>2 */
+    const __m512i p = _mm512_srlv_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(3, 2, 3, 1)), q4k_un_sh); /* a c b c>>4 */
+    const __m512i q = _mm512_srli_epi32(_mm512_shuffle_epi32(r, _MM_SHUFFLE(2, 2, 1, 1)), 2);        /* . a>>2 . b>>2 */
     return _mm512_or_si512(_mm512_and_si512(p, q4k_un_m1), _mm512_and_si512(q, q4k_un_m2));
 }
 
@@ -118,8 +119,6 @@ DS4_UNROLL
     return _mm512_fmadd_ps(_mm512_set1_ps(*dall), _mm512_cvtepi32_ps(s), acc);
 }
 
-/* Blocks per pass (their float factors live on the stack). */
-#define Q4K_RUN 32
 /* Software prefetch: into L2 (prefetcht1) 8 KiB ahead and into L1 512 B
  * ahead. This kernel consumes weights ~1.7x as fast as the AVX2 one, and
  * with the usual L1 prefetch 4 KiB ahead it streamed from DRAM *slower*
@@ -136,18 +135,29 @@ DS4_UNROLL
 #define Q4K_PF_L1 512
 #endif
 
-/* Blocks b .. b + nq - 1 (nq <= 4, block j's scales in lane j of u),
- * the run's i-th onwards, against T tokens. */
-static inline __attribute__((always_inline)) void q4k_group(const block_q4_K *x, __m512i u, int nq, int T,
-                                                             const uint8_t *const *act, int64_t b, float dd[][2 * Q4K_RUN + 16],
-                                                             int i, const uint8_t *const *bs, __m512 *acc, __m256 *accm) {
+/* Blocks b .. b + nq - 1 (nq <= 4) against T tokens. r holds the first 16
+ * bytes of block j in 128-bit lane j (d, dmin and the 12 scale bytes; a
+ * missing block repeats block 0). */
+static inline __attribute__((always_inline)) void q4k_group(const block_q4_K *x, __m512i r, int nq, int T,
+                                                             const uint8_t *const *act, int64_t b,
+                                                             const float *const *yd2, const uint8_t *const *bs,
+                                                             __m512 *acc, __m256 *accm) {
+    const __m512i u = q4k_unpack4(r);
+    /* (d, dmin) x y.d of the group from the f16 pairs already in r: dword 0
+     * of each lane, converted together, then stored for the broadcast FMA
+     * operands below (a plain store forwards to them) */
+    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(q4k_dm_ctrl, r)));
+    float dd[4][8];
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(dd[t], _mm256_mul_ps(dm, _mm256_maskz_loadu_ps((__mmask8)((1u << (2 * nq)) - 1), yd2[t] + 2 * b)));
 DS4_UNROLL
     for (int j = 0; j < nq; j++) {
         /* one block's weights at a time: 6 registers live besides the accumulators */
         __m512i w[4], sv[2];
         q4k_weights(x + j, u, j, w, sv);
 DS4_UNROLL
-        for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + j) * Q4K_ACT_QS, dd[t] + 2 * (i + j), acc[t]);
+        for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + j) * Q4K_ACT_QS, dd[t] + 2 * j, acc[t]);
     }
 DS4_UNROLL
     for (int j = 0; j < nq; j += 2) {
@@ -158,7 +168,7 @@ DS4_UNROLL
 DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + (b + j) * Q4K_ACT_BS));
-            const float *d = dd[t] + 2 * (i + j);
+            const float *d = dd[t] + 2 * j;
             const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(d[1]), _mm256_set1_ps(two ? d[3] : 0.0f), 0xF0);
             accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
         }
@@ -167,7 +177,7 @@ DS4_UNROLL
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. */
 static inline __attribute__((always_inline)) void q4k_dot_rows(int64_t n, const block_q4_K *x, int T,
-                                                                const uint8_t *const *act, float *out) {
+                                                                const uint8_t *const *act, float *out, bool pf) {
     const int64_t nb = n / QK_K;
     const uint8_t *bs[4];
     const float *yd2[4];
@@ -180,57 +190,44 @@ DS4_UNROLL
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
     }
-    float dd[4][2 * Q4K_RUN + 16];
-    for (int64_t b0 = 0; b0 < nb; b0 += Q4K_RUN) {
-        const int run = nb - b0 < Q4K_RUN ? (int)(nb - b0) : Q4K_RUN;
-        /* (d, dmin) x y.d of the run, 8 blocks per gather and conversion */
-        for (int i = 0; i < run; i += 8) {
-            const int k = run - i < 8 ? run - i : 8;
-            const __m256i hv = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << k) - 1), q4k_dstride,
-                                                            &x[b0 + i].d, 1);
-            const __m512 f = _mm512_cvtph_ps(hv);
-            const __mmask16 m = (__mmask16)((1u << (2 * k)) - 1);
-DS4_UNROLL
-            for (int t = 0; t < T; t++) _mm512_storeu_ps(dd[t] + 2 * i, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, yd2[t] + 2 * (b0 + i))));
+    for (int64_t b = 0; b < nb; b += 4) {
+        const int nq = nb - b < 4 ? (int)(nb - b) : 4; /* below 4 only at the row's end */
+        for (int o = 0; pf && o < nq * (int)sizeof *x; o += 64) {
+            __builtin_prefetch((const uint8_t *)(x + b) + o + Q4K_PF_L2, 0, 2);
+            __builtin_prefetch((const uint8_t *)(x + b) + o + Q4K_PF_L1, 0, 3);
         }
-        for (int i = 0; i < run; i += 4) {
-            const int64_t b = b0 + i;
-            const int nq = run - i < 4 ? run - i : 4; /* below 4 only at the row's end */
-            for (int o = 0; o < nq * (int)sizeof *x; o += 64) {
-                __builtin_prefetch((const uint8_t *)(x + b) + o + Q4K_PF_L2, 0, 2);
-                __builtin_prefetch((const uint8_t *)(x + b) + o + Q4K_PF_L1, 0, 3);
-            }
-            /* the scale bytes of the 4 blocks (a missing one repeats block b) */
-            __m512i r = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)x[b].scales));
-            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 1)].scales), 1);
-            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 2 ? 2 : 0)].scales), 2);
-            r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)x[b + (nq > 3 ? 3 : 0)].scales), 3);
-            const __m512i u = q4k_unpack4(r);
-            if (nq == 4) q4k_group(x + b, u, 4, T, act, b, dd, i, bs, acc, accm);
-            else q4k_group(x + b, u, nq, T, act, b, dd, i, bs, acc, accm);
-        }
+        /* the first 16 bytes of the 4 blocks (a missing one repeats block b) */
+        __m512i r = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)&x[b]));
+        r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)&x[b + (nq > 1)]), 1);
+        r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)&x[b + (nq > 2 ? 2 : 0)]), 2);
+        r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)&x[b + (nq > 3 ? 3 : 0)]), 3);
+        if (nq == 4) q4k_group(x + b, r, 4, T, act, b, yd2, bs, acc, accm);
+        else q4k_group(x + b, r, nq, T, act, b, yd2, bs, acc, accm);
     }
 DS4_UNROLL
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
 }
 
-static float dot_q4_K(int64_t n, const void *wv, const void *av) {
-    const uint8_t *act[1] = {av};
-    float r;
-    q4k_dot_rows(n, wv, 1, act, &r);
-    return r;
-}
-
-static void dot2_q4_K(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {
-    const uint8_t *act[2] = {a0, a1};
-    q4k_dot_rows(n, wv, 2, act, out);
-}
-
-static void dot4_q4_K(int64_t n, const void *wv, const void *const act[4], float out[4]) {
-    const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};
-    q4k_dot_rows(n, wv, 4, a, out);
-}
+/* One-, two- and four-token entry points, with software prefetch (pf) and
+ * without (hw: the hardware prefetchers alone, ds4_simd_sw_prefetch). */
+#define Q4K_ENTRIES(sfx, pf)                                                                              \
+    static float dot_q4_K##sfx(int64_t n, const void *wv, const void *av) {                               \
+        const uint8_t *act[1] = {av};                                                                     \
+        float r;                                                                                          \
+        q4k_dot_rows(n, wv, 1, act, &r, pf);                                                              \
+        return r;                                                                                         \
+    }                                                                                                     \
+    static void dot2_q4_K##sfx(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) { \
+        const uint8_t *act[2] = {a0, a1};                                                                 \
+        q4k_dot_rows(n, wv, 2, act, out, pf);                                                             \
+    }                                                                                                     \
+    static void dot4_q4_K##sfx(int64_t n, const void *wv, const void *const act[4], float out[4]) {       \
+        const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};                                           \
+        q4k_dot_rows(n, wv, 4, a, out, pf);                                                               \
+    }
+Q4K_ENTRIES(_pf, true)
+Q4K_ENTRIES(_hw, false)
 
 void ds4_simd_avx512_q4k_init(void) {
     uint8_t ctrl[64];
@@ -252,14 +249,14 @@ void ds4_simd_avx512_q4k_init(void) {
     memcpy(&q4k_un_m1, m1, 64);
     memcpy(&q4k_un_m2, m2, 64);
     memcpy(&q4k_un_sh, sh, 64);
-    int32_t stride[8];
-    for (int i = 0; i < 8; i++) stride[i] = i * (int32_t)sizeof(block_q4_K);
-    memcpy(&q4k_dstride, stride, sizeof stride);
+    int32_t dm[16];
+    for (int i = 0; i < 16; i++) dm[i] = 4 * (i % 4);
+    memcpy(&q4k_dm_ctrl, dm, sizeof dm);
 }
 
-bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k) {
-    *k = (ds4_dot_kernel){.dot = dot_q4_K, .dot2 = dot2_q4_K, .dot4 = dot4_q4_K,
-                          .act_bytes = q4k_act_bytes, .act_prep = q4k_act_prep};
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf) {
+    *k = (ds4_dot_kernel){.dot = pf ? dot_q4_K_pf : dot_q4_K_hw, .dot2 = pf ? dot2_q4_K_pf : dot2_q4_K_hw,
+                          .dot4 = pf ? dot4_q4_K_pf : dot4_q4_K_hw, .act_bytes = q4k_act_bytes, .act_prep = q4k_act_prep};
     return true;
 }
 
@@ -267,8 +264,9 @@ bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k) {
 
 void ds4_simd_avx512_q4k_init(void) {}
 
-bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k) {
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf) {
     (void)k;
+    (void)pf;
     return false;
 }
 

@@ -104,7 +104,7 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k); /* dot_avx512_q8.c, used by the one above */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
-bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k); /* dot_avx512_q4k.c, likewise */
+bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf); /* dot_avx512_q4k.c, likewise; pf: software prefetch */
 void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
 
@@ -129,5 +129,14 @@ void *ds4_quant_scratch(int slot, size_t bytes);
 /* True when the running CPU can execute the kernels of that level
  * ("avx2", "avx512", "neon"); false for unknown names. */
 bool ds4_simd_cpu_supports(const char *level);
+
+/* Whether the AVX-512 Q2_K and Q4_K kernels issue software prefetches:
+ * DS4_SW_PREFETCH=0 or 1 when set, otherwise yes except on AMD CPUs. On
+ * the Intel guest they raised those kernels' stream from DRAM (simd.h,
+ * dot_avx512*.c); on Zen 5 the hardware prefetchers do better alone (Q2_K
+ * and Q4_K streamed 5-15% faster without, docs/performance.md). Q8_0 and
+ * IQ2_XXS measured the same or better with them on both, so they keep
+ * theirs. */
+bool ds4_simd_sw_prefetch(void);
 
 #endif

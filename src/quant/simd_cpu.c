@@ -1,5 +1,6 @@
 /* Run-time CPU checks for the SIMD levels (compile-time flags decide what is
  * compiled in; this decides what the running machine can execute). */
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -33,5 +34,16 @@ bool ds4_simd_cpu_supports(const char *level) {
 #else
     (void)level;
     return false;
+#endif
+}
+
+bool ds4_simd_sw_prefetch(void) {
+    const char *e = getenv("DS4_SW_PREFETCH");
+    if (e && *e) return strcmp(e, "0") != 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return !__builtin_cpu_is("amd");
+#else
+    return true;
 #endif
 }
