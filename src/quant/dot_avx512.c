@@ -234,9 +234,12 @@ static void dot4_iq2_xxs(int64_t n, const void *wv, const void *const act[4], fl
  * 1 is fused off, measured), so the kernel is counted in vector uops per
  * block (~22, was ~45 with maddubs/madd): the mins (nibbles x bsums,
  * vpmaddwd) are done for two blocks per register, and the float factors
- * d x y.d, dmin x y.d of a run of blocks are gathered and converted 8
- * blocks per instruction (vcvtph2ps is two vector uops) into a stack array
- * that the FMAs read as broadcast memory operands. */
+ * d x y.d, dmin x y.d of a block pair are converted together (q2k_dmin)
+ * into a small stack array that the FMAs read as broadcast memory operands.
+ * (Gathering them 8 blocks at a time for a run of 32 blocks ahead, as
+ * before, stalled on DRAM lines the stream had not brought yet: on Zen 5
+ * the pair form streamed ~5% faster from DRAM at two threads and ran ~8%
+ * faster at 2048 columns in cache.) */
 
 /* Prepared activation row of nb Q8_K blocks: nb x 256 activation bytes in
  * shift order, then nb x 16 bsums (int16), then nb pairs (d, d) (float). */
@@ -303,7 +306,9 @@ static inline __attribute__((always_inline)) __m512 q2k_acc(const __m512i w[4], 
  * 2 threads, 4096x4096: none 0.67, 1 KiB 0.76, 8 KiB 0.57, 16 KiB 0.72;
  * over the four Flash shapes, two runs each: 2 KiB 0.73-0.82, 3 KiB
  * 0.75-0.81, 4 KiB 0.74-0.78 (this kernel consumes weights about twice as
- * fast as the one DS4_PF_DIST was tuned on). */
+ * fast as the one DS4_PF_DIST was tuned on). That was the Intel guest; on
+ * Zen 5 it streams 5-10% faster with none, so it is issued only where
+ * ds4_simd_sw_prefetch() says so. */
 #ifndef Q2K_PF
 #define Q2K_PF 2048
 #endif

@@ -24,9 +24,13 @@
  *     (summed in the prepared activations), two blocks per vpmaddwd.
  *     Unpacking per block in scalar code instead was ~5% slower for one
  *     token, ~3% faster for four (spills of the mins accumulators in dot4);
- *   - d x y.d and dmin x y.d of a run of blocks are gathered and converted
- *     8 blocks per instruction into a stack array, read as broadcast FMA
- *     operands (as in the Q2_K kernel);
+ *   - the 16-byte loads that bring the scale bytes start at the block, so
+ *     they carry d and dmin too: one vpermd collects the four blocks' f16
+ *     pairs, one vcvtph2ps converts them, and d x y.d, dmin x y.d go to a
+ *     stack array read as broadcast FMA operands (this replaced a gather of
+ *     8 blocks' pairs a run of 32 blocks ahead, which waited on DRAM lines
+ *     the stream had not brought yet: ~13% faster per core in cache on
+ *     Zen 5, and faster from DRAM);
  *   - per token the operations and their order do not depend on how many
  *     tokens share the decode, so dot2/dot4 return exactly dot's result. */
 #include "quant/simd.h"
@@ -127,7 +131,10 @@ DS4_UNROLL
  * 1 KiB 0.68-0.85, at 8 KiB 0.59-0.68; L2 only at 6-16 KiB 0.77-0.84; L2
  * 8 KiB + L1 512 B 0.85-0.88, the AVX2 kernel's rate). L1 prefetches hold
  * a fill buffer for the whole DRAM latency, so far ones limit the misses in
- * flight; L2 ones do not. */
+ * flight; L2 ones do not. Those runs were on the Intel guest; on Zen 5 the
+ * kernel streams faster with no software prefetch at all (two threads,
+ * pfrac 0.69-0.85 against 0.62-0.78), so it is issued only where
+ * ds4_simd_sw_prefetch() says so. */
 #ifndef Q4K_PF_L2
 #define Q4K_PF_L2 8192
 #endif
