@@ -386,25 +386,10 @@ DS4_UNROLL
         out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
 }
 
-/* One-, two- and four-token entry points, with software prefetch (pf) and
- * without (hw: the hardware prefetchers alone, ds4_simd_sw_prefetch). */
-#define Q2K_ENTRIES(sfx, pf)                                                                              \
-    static float dot_q2_K##sfx(int64_t n, const void *wv, const void *av) {                               \
-        const uint8_t *act[1] = {av};                                                                     \
-        float r;                                                                                          \
-        q2k_dot_rows(n, wv, 1, act, &r, pf);                                                              \
-        return r;                                                                                         \
-    }                                                                                                     \
-    static void dot2_q2_K##sfx(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) { \
-        const uint8_t *act[2] = {a0, a1};                                                                 \
-        q2k_dot_rows(n, wv, 2, act, out, pf);                                                             \
-    }                                                                                                     \
-    static void dot4_q2_K##sfx(int64_t n, const void *wv, const void *const act[4], float out[4]) {       \
-        const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};                                           \
-        q2k_dot_rows(n, wv, 4, a, out, pf);                                                               \
-    }
-Q2K_ENTRIES(_pf, true)
-Q2K_ENTRIES(_hw, false)
+/* entry points with software prefetch (pf) and without (hw: the hardware
+ * prefetchers alone) */
+DS4_DOT_ENTRIES(q2_K, q2k_dot_rows, _pf, true)
+DS4_DOT_ENTRIES(q2_K, q2k_dot_rows, _hw, false)
 
 /* ---- tables and getter ---- */
 

@@ -43,6 +43,26 @@
 #define DS4_PIN(v) ((void)0)
 #endif
 
+/* The one-, two- and four-token entry points dot_<name><sfx>, dot2_... and
+ * dot4_... of a kernel whose row function is rows(n, w, T, act, out, pf):
+ * pf true or false picks the build with or without software prefetch
+ * (ds4_simd_sw_prefetch). */
+#define DS4_DOT_ENTRIES(name, rows, sfx, pf)                                                            \
+    static float dot_##name##sfx(int64_t n, const void *wv, const void *av) {                           \
+        const uint8_t *act[1] = {av};                                                                   \
+        float r;                                                                                        \
+        rows(n, wv, 1, act, &r, pf);                                                                    \
+        return r;                                                                                       \
+    }                                                                                                   \
+    static void dot2_##name##sfx(int64_t n, const void *wv, const void *a0, const void *a1, float o[2]) { \
+        const uint8_t *act[2] = {a0, a1};                                                               \
+        rows(n, wv, 2, act, o, pf);                                                                     \
+    }                                                                                                   \
+    static void dot4_##name##sfx(int64_t n, const void *wv, const void *const act[4], float o[4]) {     \
+        const uint8_t *a[4] = {act[0], act[1], act[2], act[3]};                                         \
+        rows(n, wv, 4, a, o, pf);                                                                       \
+    }
+
 /* Before the small loops over tokens and accumulators of the multi-token
  * kernels: they must unroll so the per-token accumulators stay in registers
  * (GCC otherwise keeps such arrays in memory: F16 x 4 tokens ran at 0.7x). */

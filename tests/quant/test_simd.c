@@ -259,16 +259,23 @@ static int check_level_type(const level *lv, uint32_t type, bool exact) {
  * are both checked, whichever this CPU would pick. */
 static const char *const prefetch_modes[] = {"0", "1"};
 
-static void check_all(bool exact) {
+/* check(level, type, exact) over every level this CPU runs, every type and
+ * both prefetch modes; the number of checks made. */
+static int check_every_kernel(int (*check)(const level *, uint32_t, bool), bool exact) {
     int total = 0;
     for (size_t m = 0; m < 2; m++) {
         setenv("DS4_SW_PREFETCH", prefetch_modes[m], 1);
         for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
             if (!ds4_simd_cpu_supports(levels[l].name)) continue;
-            for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_level_type(&levels[l], types[t], exact);
+            for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check(&levels[l], types[t], exact);
         }
     }
     unsetenv("DS4_SW_PREFETCH");
+    return total;
+}
+
+static void check_all(bool exact) {
+    int total = check_every_kernel(check_level_type, exact);
 #if defined(__AVX2__)
     /* A build for an AVX2 machine must have exercised at least the AVX2 kernels. */
     if (ds4_simd_cpu_supports("avx2")) cr_assert(total >= 7 * 8, "only %d kernel checks ran", total);
@@ -344,15 +351,7 @@ static int check_dot2(const level *lv, uint32_t type, bool exact) {
 }
 
 static void check_all_dot2(bool exact) {
-    int total = 0;
-    for (size_t m = 0; m < 2; m++) {
-        setenv("DS4_SW_PREFETCH", prefetch_modes[m], 1);
-        for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
-            if (!ds4_simd_cpu_supports(levels[l].name)) continue;
-            for (size_t t = 0; t < sizeof types / sizeof *types; t++) total += check_dot2(&levels[l], types[t], exact);
-        }
-    }
-    unsetenv("DS4_SW_PREFETCH");
+    int total = check_every_kernel(check_dot2, exact);
 #if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
     /* an AVX-512 build on a VBMI/VNNI CPU has the Q2_K, Q4_K and IQ2_XXS token-group kernels */
     if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 3 * 4 * 5, "only %d token-group checks ran", total);
