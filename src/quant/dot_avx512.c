@@ -444,27 +444,25 @@ static void init_tables(void) {
 
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    if (type == DS4_TYPE_Q4_K) return ds4_simd_avx512_q4_K_kernel(k, ds4_simd_sw_prefetch());
-    if (type == DS4_TYPE_Q8_0) return ds4_simd_avx512_q8_0_kernel(k);
-    if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) return ds4_simd_avx512_float_kernel(type, k);
     const bool pf = ds4_simd_sw_prefetch();
-    static const ds4_dot_set set = {NULL, NULL, NULL, NULL, dot_q2_K_pf, NULL, dot_iq2_xxs};
-    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
-    if (type == DS4_TYPE_IQ2_XXS) {
-        /* activations permuted once per matvec into the lookup order; two-token form for prefill */
-        k->dot2 = dot2_iq2_xxs;
-        k->dot4 = dot4_iq2_xxs;
-        k->act_bytes = iq2_act_bytes;
-        k->act_prep = iq2_act_prep;
-    } else if (type == DS4_TYPE_Q2_K) {
+    switch (type) {
+    case DS4_TYPE_Q4_K: return ds4_simd_avx512_q4_K_kernel(k, pf);
+    case DS4_TYPE_Q8_0: return ds4_simd_avx512_q8_0_kernel(k);
+    case DS4_TYPE_F32:
+    case DS4_TYPE_F16:
+    case DS4_TYPE_BF16: return ds4_simd_avx512_float_kernel(type, k);
+    case DS4_TYPE_Q2_K:
         /* activations permuted once per matvec into shift order; two- and four-token forms for prefill */
-        k->dot = pf ? dot_q2_K_pf : dot_q2_K_hw;
-        k->dot2 = pf ? dot2_q2_K_pf : dot2_q2_K_hw;
-        k->dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw;
-        k->act_bytes = q2k_act_bytes;
-        k->act_prep = q2k_act_prep;
+        *k = (ds4_dot_kernel){.dot = pf ? dot_q2_K_pf : dot_q2_K_hw, .dot2 = pf ? dot2_q2_K_pf : dot2_q2_K_hw,
+                              .dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw, .act_bytes = q2k_act_bytes, .act_prep = q2k_act_prep};
+        return true;
+    case DS4_TYPE_IQ2_XXS:
+        /* activations permuted once per matvec into the lookup order; two- and four-token forms for prefill */
+        *k = (ds4_dot_kernel){.dot = dot_iq2_xxs, .dot2 = dot2_iq2_xxs, .dot4 = dot4_iq2_xxs, .act_bytes = iq2_act_bytes,
+                              .act_prep = iq2_act_prep};
+        return true;
+    default: return false;
     }
-    return true;
 }
 
 #else

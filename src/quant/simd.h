@@ -152,11 +152,11 @@ bool ds4_simd_cpu_supports(const char *level);
 
 /* Whether the AVX-512 Q2_K and Q4_K kernels issue software prefetches:
  * DS4_SW_PREFETCH=0 or 1 when set, otherwise yes except on AMD CPUs. On
- * the Intel guest they raised those kernels' stream from DRAM (simd.h,
- * dot_avx512*.c); on Zen 5 the hardware prefetchers do better alone (Q2_K
- * and Q4_K streamed 5-15% faster without, docs/performance.md). Q8_0 and
- * IQ2_XXS measured the same or better with them on both, so they keep
- * theirs. */
+ * the Intel guest they raised those kernels' stream from DRAM (the
+ * prefetch notes above and in dot_avx512*.c); on Zen 5 the hardware
+ * prefetchers do better alone (Q2_K and Q4_K streamed 5-15% faster
+ * without, docs/performance.md). Q8_0 and IQ2_XXS measured the same or
+ * better with them on both, so they keep theirs. */
 bool ds4_simd_sw_prefetch(void);
 
 #endif
