@@ -61,6 +61,13 @@ static size_t iq2_act_bytes(int64_t n) {
     return (size_t)pairs * IQ2_PAIR_BYTES;
 }
 
+static __m512i iq2_octet_transpose; /* vpermb control: byte 8j + p <- byte 8p + j */
+
+/* Per pair, each block's 32 octets are transposed 8 at a time (one vpermb
+ * per 64 bytes: qword j then holds element j of 8 octets, i.e. of groups
+ * 2i and 2i + 1), and the dwords (4 octets of one group) are then dealt
+ * into the 8 registers, the blocks alternating. The group sums come from
+ * the Q8_K bsums (16 elements each). */
 static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
     const block_q8_K *y = std_act;
     const int64_t nb = n / QK_K, pairs = (nb + 1) / 2;
@@ -68,18 +75,25 @@ static void iq2_act_prep(int64_t n, const void *std_act, void *out) {
     for (int64_t pi = 0; pi < pairs; pi++, o += IQ2_PAIR_BYTES) {
         float d[16] = {0.0f};
         int32_t corr[16] = {0};
-        memset(o, 0, IQ2_PAIR_SCALES);
+        uint32_t tr[2][4][16]; /* [block][64-byte part i][dword 2j + h]: group 2i + h, element j */
+        uint32_t *dst = (uint32_t *)(void *)o;
         for (int b = 0; b < 2; b++) {
-            int64_t bi = 2 * pi + b;
-            if (bi >= nb) break;
-            for (int l = b; l < 16; l += 2) d[l] = 0.125f * y[bi].d;
-            for (int g = 0; g < 8; g++)
-                for (int k = 0; k < 4; k++)
-                    for (int j = 0; j < 8; j++) {
-                        o[64 * j + 4 * (2 * g + b) + k] = (uint8_t)y[bi].qs[32 * g + 8 * k + j];
-                        corr[2 * g + b] -= IQ2_BIAS * y[bi].qs[32 * g + 8 * k + j];
-                    }
+            const int64_t bi = 2 * pi + b;
+            if (bi >= nb) {
+                memset(tr[b], 0, sizeof tr[b]);
+                continue;
+            }
+            for (int i = 0; i < 4; i++)
+                _mm512_storeu_si512(tr[b][i], _mm512_permutexvar_epi8(iq2_octet_transpose, _mm512_loadu_si512(y[bi].qs + 64 * i)));
+            for (int g = 0; g < 8; g++) {
+                d[2 * g + b] = 0.125f * y[bi].d;
+                corr[2 * g + b] = -IQ2_BIAS * (y[bi].bsums[2 * g] + y[bi].bsums[2 * g + 1]);
+            }
         }
+        for (int j = 0; j < 8; j++)
+            for (int i = 0; i < 4; i++)
+                for (int h = 0; h < 2; h++)
+                    for (int b = 0; b < 2; b++) dst[16 * j + 4 * i + 2 * h + b] = tr[b][i][2 * j + h];
         memcpy(o + IQ2_PAIR_SCALES, d, sizeof d);
         memcpy(o + IQ2_PAIR_CORR, corr, sizeof corr);
     }
@@ -417,6 +431,9 @@ static void init_tables(void) {
         int q = i % 8;                                    /* byte within the qword: dword q/4, octet q%4 */
         ms[i] = (uint8_t)(32 * (q / 4) + 7 * (q % 4));
     }
+    uint8_t tp[64];
+    for (int i = 0; i < 64; i++) tp[i] = (uint8_t)(8 * (i % 8) + i / 8);
+    memcpy(&iq2_octet_transpose, tp, 64);
     memcpy(&iq2_wa, wa, 64);
     memcpy(&iq2_wb, wb, 64);
     float gs[16];
