@@ -80,11 +80,8 @@ static void hc_row(void *ctx, int64_t i, int thread) {
     }
     const float *H = s->sc.H + i * N * D;
     float *u = s->sc.x + i * D;
-    for (int d = 0; d < D; d++) {
-        float acc = 0.0f;
-        for (int k = 0; k < N; k++) acc += pre[k] * H[k * D + d];
-        u[d] = acc;
-    }
+    ds4_vec_scale(u, pre[0], H, D); /* the sum over k in order, a vector loop per term */
+    for (int k = 1; k < N; k++) ds4_vec_axpy(u, pre[k], H + (size_t)k * D, D);
 }
 
 /* HC pre for every row, then the sub-layer's RMSNorm: x = RMSNorm(u; norm). */
@@ -106,12 +103,12 @@ static void hc_post(ds4_session *s, int n) {
         const float *H = s->sc.H + (size_t)i * N * D, *y = s->sc.y + (size_t)i * D;
         const float *post = s->sc.post + i * N, *C = s->sc.comb + i * N * N;
         float *O = s->sc.H2 + (size_t)i * N * D;
-        for (int k = 0; k < N; k++)
-            for (int d = 0; d < D; d++) {
-                float acc = post[k] * y[d];
-                for (int r = 0; r < N; r++) acc += C[r * N + k] * H[r * D + d];
-                O[k * D + d] = acc;
-            }
+        /* Stream k is built term by term over whole rows (the same sum, in
+         * the same order, as per element), in vector loops. */
+        for (int k = 0; k < N; k++) {
+            ds4_vec_scale(O + (size_t)k * D, post[k], y, D);
+            for (int r = 0; r < N; r++) ds4_vec_axpy(O + (size_t)k * D, C[r * N + k], H + (size_t)r * D, D);
+        }
     }
     float *t = s->sc.H;
     s->sc.H = s->sc.H2;

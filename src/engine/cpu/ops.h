@@ -10,6 +10,11 @@
 /* y = w ⊙ x / sqrt(mean(x²) + eps); w may be NULL (unweighted). y may alias x. */
 void ds4_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 
+/* o[i] = a * x[i] (o may be x), and o[i] += a * x[i] (o must not overlap
+ * x), as vector loops. */
+void ds4_vec_scale(float *o, float a, const float *x, int n);
+void ds4_vec_axpy(float *o, float a, const float *x, int n);
+
 /* RoPE frequency table of n_rot/2 angles per position unit.
  * Main: theta^(-2i/R). Compress: YaRN-blended (§4), computed in float as the
  * reference does so angles agree to the last bit where possible. */
