@@ -14,7 +14,13 @@ BUILD    ?= build
 # integration scripts) must not bypass the header dependencies of "build/".
 override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 ARCH_FLAGS ?= -march=native
-OPT      ?= -O2 -g
+OPT      ?= -O2 -g $(VECTORIZE)
+# GCC's -O2 vectorizes only loops whose trip count needs no scalar remainder;
+# the engine's elementwise loops (norms, RoPE, gates, mixes) have run-time
+# lengths. The dynamic cost model vectorizes them too: same operations, same
+# results (no reassociation without -ffast-math), ~6% faster prefill on the
+# Flash-shaped benchmark. Clang vectorizes those at -O2 already.
+VECTORIZE := $(if $(findstring Free Software Foundation,$(shell $(CC) --version 2>/dev/null)),-fvect-cost-model=dynamic)
 PKGS     := libpcre2-8 libmicrohttpd jansson libedit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
