@@ -45,6 +45,17 @@ ds4_triad *ds4_triad_open(ds4_pool *pool, size_t array_bytes);
 ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps);
 void ds4_triad_close(ds4_triad *t);
 
+/* A read-only stream over two of the triad's arrays (one slice per thread,
+ * 2 x 8 bytes per element): the rate at which these threads can read memory
+ * when nothing is written, which is what a decode does with the weights. It
+ * can be well below the triad: on a 2-vCPU Zen 5 guest, two threads read at
+ * 50-54 GB/s while the triad reports 57-72 (the writes add bandwidth that
+ * the cores' reads alone do not reach). Reported next to the triad, which
+ * stays the reference of the fractions. */
+ds4_bench_stat ds4_read_run(ds4_triad *t, ds4_pool *pool, int reps);
+/* Triad and read-only stream on one set of arrays; false as ds4_bench_triad. */
+bool ds4_bench_bandwidth(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *triad, ds4_bench_stat *read);
+
 typedef struct {
     int threads;          /* N for the "N threads" rows (1 is always measured too) */
     bool csv;

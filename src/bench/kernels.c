@@ -167,10 +167,13 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
 
     bool capped = false;
     size_t triad_bytes = o->triad_bytes ? o->triad_bytes : ds4_triad_default_array_bytes(&capped);
-    ds4_bench_stat triad[2] = {{0, 0}, {0, 0}};
+    ds4_bench_stat triad[2] = {{0, 0}, {0, 0}}, readbw[2] = {{0, 0}, {0, 0}};
     ds4_triad *tr = ds4_triad_open(pools[n_counts - 1], triad_bytes);
     if (!tr) return 1;
-    for (int i = 0; i < n_counts; i++) triad[i] = ds4_triad_run(tr, pools[i], o->reps);
+    for (int i = 0; i < n_counts; i++) {
+        triad[i] = ds4_triad_run(tr, pools[i], o->reps);
+        readbw[i] = ds4_read_run(tr, pools[i], o->reps);
+    }
 
     size_t llc = ds4_llc_bytes();
     size_t pool_bytes = o->pool_bytes;
@@ -181,7 +184,7 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
     char b1[32], b2[32], b3[32];
     if (o->csv) {
         fprintf(out, "type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call,"
-                     "point_triad_best,point_frac_best\n");
+                     "point_triad_best,point_frac_best,read_best,read_frac_best\n");
     } else {
         fprintf(out, "ds4 bench kernels: simd %s, LLC %s, weights cycled over %s per type\n", ds4_simd_level(),
                 ds4_format_bytes((double)llc, b1, sizeof b1), ds4_format_bytes((double)pool_bytes, b2, sizeof b2));
@@ -190,8 +193,12 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
         for (int i = 0; i < n_counts; i++)
             fprintf(out, "  %d thread%s %.1f GB/s (median %.1f)", nthr[i], nthr[i] > 1 ? "s" : "", triad[i].best,
                     triad[i].median);
-        fprintf(out, "\n\n%-8s %-28s %3s %10s %10s %7s %7s %10s %8s %7s\n", "type", "shape (rows x cols)", "thr",
-                "GB/s best", "GB/s med", "frac", "fracmed", "us/call", "ptriad", "pfrac");
+        fprintf(out, "\nread-only stream (2 of those arrays):");
+        for (int i = 0; i < n_counts; i++)
+            fprintf(out, "  %d thread%s %.1f GB/s (median %.1f)", nthr[i], nthr[i] > 1 ? "s" : "", readbw[i].best,
+                    readbw[i].median);
+        fprintf(out, "\n\n%-8s %-28s %3s %10s %10s %7s %7s %10s %8s %7s %7s\n", "type", "shape (rows x cols)", "thr",
+                "GB/s best", "GB/s med", "frac", "fracmed", "us/call", "ptriad", "pfrac", "rfrac");
     }
     int64_t max_cols = 0, max_rows = 0;
     for (size_t si = 0; si < n_shapes; si++) {
@@ -232,13 +239,14 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
                 const ds4_bench_stat pt = ds4_triad_run(tr, pools[i], 3);
                 ds4_bench_stat g = measure(type, mem, type_pool, &shapes[si], x, y, pools[i], o, &us);
                 const double fb = g.best / triad[i].best, fm = g.median / triad[i].median, pf = g.best / pt.best;
+                const double rf = g.best / readbw[i].best;
                 if (o->csv)
-                    fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f\n", ds4_type_name(type),
-                            (long long)shapes[si].rows, (long long)shapes[si].cols, nthr[i], g.best, g.median,
-                            triad[i].best, triad[i].median, fb, fm, us, pt.best, pf);
+                    fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f\n",
+                            ds4_type_name(type), (long long)shapes[si].rows, (long long)shapes[si].cols, nthr[i], g.best,
+                            g.median, triad[i].best, triad[i].median, fb, fm, us, pt.best, pf, readbw[i].best, rf);
                 else
-                    fprintf(out, "%-8s %-28s %3d %10.2f %10.2f %7.2f %7.2f %10.1f %8.2f %7.2f\n", ds4_type_name(type),
-                            shapes[si].what, nthr[i], g.best, g.median, fb, fm, us, pt.best, pf);
+                    fprintf(out, "%-8s %-28s %3d %10.2f %10.2f %7.2f %7.2f %10.1f %8.2f %7.2f %7.2f\n", ds4_type_name(type),
+                            shapes[si].what, nthr[i], g.best, g.median, fb, fm, us, pt.best, pf, rf);
                 fflush(out);
             }
         }

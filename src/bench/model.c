@@ -111,8 +111,8 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
     ds4_pool *pool = ds4_pool_create(threads);
     bool capped = false;
     const size_t triad_bytes = o->triad_bytes ? o->triad_bytes : ds4_triad_default_array_bytes(&capped);
-    ds4_bench_stat triad;
-    if (!ds4_bench_triad(pool, triad_bytes, 5, &triad)) {
+    ds4_bench_stat triad, readbw;
+    if (!ds4_bench_bandwidth(pool, triad_bytes, 5, &triad, &readbw)) {
         ds4_pool_destroy(pool);
         ds4_session_free(s);
         ds4_model_free(m);
@@ -127,12 +127,15 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
                 (unsigned long long)ds4_model_weight_bytes(m), threads, ds4_simd_level());
         fprintf(out, "model,weights,%s,%.3f,,\n", in_ram ? "ram" : "mmap", load_s);
         fprintf(out, "triad,gbs,%.3f,%.3f,,\n", triad.best, triad.median);
+        fprintf(out, "read_only,gbs,%.3f,%.3f,,\n", readbw.best, readbw.median);
     } else {
         fprintf(out, "ds4 bench: %s: %d layers, %s of weights, %d threads, simd %s\n", o->model, L,
                 ds4_format_bytes((double)ds4_model_weight_bytes(m), b1, sizeof b1), threads, ds4_simd_level());
         fprintf(out, "triad (3 arrays of %s%s): %.1f GB/s best, %.1f median\n",
                 ds4_format_bytes((double)triad_bytes, b2, sizeof b2), capped ? ", capped by available memory" : "",
                 triad.best, triad.median);
+        fprintf(out, "read-only stream (2 of those arrays, nothing written): %.1f GB/s best, %.1f median\n", readbw.best,
+                readbw.median);
         if (in_ram)
             fprintf(out, "weights: read into huge-page RAM at load (%.2f s)\n", load_s);
         else if (pf < 0)
@@ -168,10 +171,11 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
         /* Bandwidth again right after decode: on a shared host it moves, and the
          * fraction against the higher of the two is the conservative one. */
         ds4_pool *pool2 = ds4_pool_create(threads);
-        ds4_bench_stat after = triad;
-        const bool have_after = ds4_bench_triad(pool2, triad_bytes, 5, &after);
+        ds4_bench_stat after = triad, read_after = readbw;
+        const bool have_after = ds4_bench_bandwidth(pool2, triad_bytes, 5, &after, &read_after);
         ds4_pool_destroy(pool2);
         const double ref = have_after && after.best > triad.best ? after.best : triad.best;
+        const double read_ref = have_after && read_after.best > readbw.best ? read_after.best : readbw.best;
         const double bytes_tok = (double)prof.weight_bytes / o->gen;
         const double gbs = (double)prof.weight_bytes / t_total / 1e9;
         qsort(ms, (size_t)o->gen, sizeof *ms, cmp_double);
@@ -180,6 +184,7 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
             fprintf(out, "decode,tok_s,%.4f,%.4f,,\n", o->gen / t_total, 1e3 / med);
             fprintf(out, "decode,bytes_per_token,%.0f,,,\n", bytes_tok);
             fprintf(out, "decode,gbs,%.3f,%.3f,%.3f,%.3f\n", gbs, gbs / triad.best, after.best, gbs / ref);
+            fprintf(out, "decode,read_only_frac,%.3f,%.3f,,\n", gbs / readbw.best, gbs / read_ref);
             fprintf(out, "decode,ms_best_median,%.3f,%.3f,,\n", ms[0], med);
         } else {
             fprintf(out, "\ndecode: %d tokens from position %d: %.2f tok/s (%.1f ms/token mean, %.1f median, %.1f best)\n",
@@ -190,6 +195,8 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
                     gbs / triad.best, gbs / triad.median);
             fprintf(out, "  triad right after decode: %.1f GB/s best -> %.2f of the higher of the two\n", after.best,
                     gbs / ref);
+            fprintf(out, "  read-only stream: %.1f GB/s before, %.1f after -> %.2f of the higher\n", readbw.best,
+                    read_after.best, gbs / read_ref);
         }
         print_stages(out, o->csv, "decode", &prof, o->gen);
         /* Projection to the full 43-layer Flash: the head once, the layers

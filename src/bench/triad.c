@@ -1,4 +1,5 @@
 /* STREAM-style triad on arrays much larger than the last-level cache. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -139,6 +140,52 @@ ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps) {
     ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
     free(samples);
     return st;
+}
+
+typedef struct {
+    const double *b, *c;
+    size_t n, per_task;
+    double sums[64]; /* one per task, so the reads cannot be optimized away */
+} read_ctx;
+
+/* Sums b[i] + c[i] over the slice in eight independent partial sums (one
+ * chain of dependent adds would bound the loop by add latency, not memory). */
+static void read_task(void *p, int64_t task, int thread_index) {
+    (void)thread_index;
+    read_ctx *t = p;
+    size_t i = (size_t)task * t->per_task, i1 = i + t->per_task < t->n ? i + t->per_task : t->n;
+    double part[8] = {0.0};
+    for (; i + 8 <= i1; i += 8)
+        for (int j = 0; j < 8; j++) part[j] += t->b[i + j] + t->c[i + j];
+    for (; i < i1; i++) part[0] += t->b[i] + t->c[i];
+    t->sums[task % 64] = part[0] + part[1] + part[2] + part[3] + part[4] + part[5] + part[6] + part[7];
+}
+
+ds4_bench_stat ds4_read_run(ds4_triad *t, ds4_pool *pool, int reps) {
+    const int nt = ds4_pool_threads(pool);
+    read_ctx rc = {t->b, t->c, t->n, (t->n + (size_t)nt - 1) / (size_t)nt, {0}};
+    double *samples = calloc((size_t)reps, sizeof(double));
+    ds4_pool_run(pool, read_task, &rc, nt); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = ds4_now();
+        ds4_pool_run(pool, read_task, &rc, nt);
+        double dt = ds4_now() - t0;
+        samples[r] = 2.0 * (double)t->n * sizeof(double) / dt / 1e9;
+    }
+    ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
+    free(samples);
+    if (rc.sums[0] != 3.0 * (double)rc.per_task && rc.per_task < ((size_t)1 << 52))
+        fprintf(stderr, "ds4 bench: read-only stream summed %g, expected %g\n", rc.sums[0], 3.0 * (double)rc.per_task);
+    return st;
+}
+
+bool ds4_bench_bandwidth(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *triad, ds4_bench_stat *read) {
+    ds4_triad *t = ds4_triad_open(pool, array_bytes);
+    if (!t) return false;
+    *triad = ds4_triad_run(t, pool, reps);
+    *read = ds4_read_run(t, pool, reps);
+    ds4_triad_close(t);
+    return true;
 }
 
 bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs) {

@@ -20,6 +20,8 @@ cmp "$DS4_TMP/dec.f32" "$DS4_TMP/pre.f32"
 out="$DS4_TMP/bench.csv"
 "$DS4_BIN" bench -m "$m" --gen 4 --prefill 8,24 --triad-mb 4 --threads 2 --csv >"$out"
 grep -q '^triad,gbs,' "$out"
+awk -F, '$1 == "read_only" && $2 == "gbs" && $3 > 0 { ok = 1 } END { exit !ok }' "$out"
+awk -F, '$1 == "decode" && $2 == "read_only_frac" && $3 > 0 && $4 > 0 { ok = 1 } END { exit !ok }' "$out"
 grep -q '^decode,tok_s,' "$out"
 # The engine counted a positive number of weight bytes per token, and the
 # routed-expert and head stages both read weights.
