@@ -124,22 +124,27 @@ void ds4_triad_close(ds4_triad *t) {
     free(t);
 }
 
+/* GB/s of reps timed passes of fn over nt slices (after one warm-up pass),
+ * bytes_per_pass bytes each. */
+static ds4_bench_stat timed_passes(ds4_pool *pool, ds4_task_fn fn, void *ctx, int nt, int reps, double bytes_per_pass) {
+    double *samples = calloc((size_t)reps, sizeof(double));
+    ds4_pool_run(pool, fn, ctx, nt); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = ds4_now();
+        ds4_pool_run(pool, fn, ctx, nt);
+        samples[r] = bytes_per_pass / (ds4_now() - t0) / 1e9;
+    }
+    ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
+    free(samples);
+    return st;
+}
+
 ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps) {
     const int nt = ds4_pool_threads(pool);
     /* One slice per thread, as STREAM's static OpenMP schedule does. */
     const size_t per = (t->n + (size_t)nt - 1) / (size_t)nt;
     triad_ctx tc = {t->a, t->b, t->c, t->n, per, 3.0};
-    double *samples = calloc((size_t)reps, sizeof(double));
-    ds4_pool_run(pool, triad_task, &tc, nt); /* warm-up */
-    for (int r = 0; r < reps; r++) {
-        double t0 = ds4_now();
-        ds4_pool_run(pool, triad_task, &tc, nt);
-        double dt = ds4_now() - t0;
-        samples[r] = 3.0 * (double)t->n * sizeof(double) / dt / 1e9;
-    }
-    ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
-    free(samples);
-    return st;
+    return timed_passes(pool, triad_task, &tc, nt, reps, 3.0 * (double)t->n * sizeof(double));
 }
 
 typedef struct {
@@ -164,19 +169,7 @@ static void read_task(void *p, int64_t task, int thread_index) {
 ds4_bench_stat ds4_read_run(ds4_triad *t, ds4_pool *pool, int reps) {
     const int nt = ds4_pool_threads(pool);
     read_ctx rc = {t->b, t->c, t->n, (t->n + (size_t)nt - 1) / (size_t)nt, {0}};
-    double *samples = calloc((size_t)reps, sizeof(double));
-    ds4_pool_run(pool, read_task, &rc, nt); /* warm-up */
-    for (int r = 0; r < reps; r++) {
-        double t0 = ds4_now();
-        ds4_pool_run(pool, read_task, &rc, nt);
-        double dt = ds4_now() - t0;
-        samples[r] = 2.0 * (double)t->n * sizeof(double) / dt / 1e9;
-    }
-    ds4_bench_stat st = ds4_bench_stat_of(samples, reps);
-    free(samples);
-    if (rc.sums[0] != 3.0 * (double)rc.per_task && rc.per_task < ((size_t)1 << 52))
-        fprintf(stderr, "ds4 bench: read-only stream summed %g, expected %g\n", rc.sums[0], 3.0 * (double)rc.per_task);
-    return st;
+    return timed_passes(pool, read_task, &rc, nt, reps, 2.0 * (double)t->n * sizeof(double));
 }
 
 bool ds4_bench_bandwidth(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *triad, ds4_bench_stat *read) {
