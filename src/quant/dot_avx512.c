@@ -39,8 +39,6 @@
 #include "quant/iq2xxs_tables.h"
 #include "quant/quant.h"
 
-static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
 /* ---- IQ2_XXS x Q8_K (prepared activation layout) ---- */
 
 /* Activation layout for a pair of Q8_K blocks: 8 registers of 64 bytes,

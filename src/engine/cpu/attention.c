@@ -150,7 +150,7 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
     for (int h = 0; h < nh; h++) mx[h] = sinks[h0 + h];
 #define KEY(r) ((r) < nw ? ((j0 + (r)) < p0 ? st->ring + (size_t)((j0 + (r)) % W) * HD : s->sc.kv + (size_t)(j0 + (r) - p0) * HD) \
                          : st->comp.entries + (size_t)(sel ? sel[(r) - nw] : (r) - nw) * HD)
-    const float *qh[DS4_HEAD_GROUP];
+    const void *qh[DS4_HEAD_GROUP]; /* the group's query rows */
     for (int h = 0; h < nh; h++) qh[h] = s->sc.q + ((size_t)i * H + h0 + h) * HD;
     for (int r = 0; r < nk; r++) keys[r] = KEY(r);
 #undef KEY
@@ -158,7 +158,7 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
         const float *k = keys[r];
         float z[DS4_HEAD_GROUP];
         int h = 0;
-        for (; h + 4 <= nh; h += 4) ds4_vec_dot4(DS4_TYPE_F32, HD, k, (const void *const *)(qh + h), z + h); /* k read once per 4 heads */
+        for (; h + 4 <= nh; h += 4) ds4_vec_dot4(DS4_TYPE_F32, HD, k, qh + h, z + h); /* k read once per 4 heads */
         for (; h < nh; h++) z[h] = ds4_vec_dot(DS4_TYPE_F32, HD, k, qh[h]);
         for (h = 0; h < nh; h++) {
             z[h] *= inv;
