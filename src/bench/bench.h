@@ -30,13 +30,6 @@ void *ds4_bench_alloc(size_t bytes);
  * capped at a quarter of the available memory (capped is set then). */
 size_t ds4_triad_default_array_bytes(bool *capped);
 
-/* STREAM triad a[i] = b[i] + s*c[i] over doubles, arrays of array_bytes
- * each, split over the pool (NULL: one thread). Bandwidth counts 3 x 8
- * bytes per element (STREAM's convention, no write-allocate traffic), in
- * GB/s (1e9). reps timed passes after one warm-up pass. Returns false with
- * a message on stderr when the arrays cannot be allocated. */
-bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs);
-
 /* The triad's arrays kept allocated, to re-measure next to each data point
  * on machines whose bandwidth varies (shared hosts). open returns NULL with
  * a message on stderr when the arrays cannot be allocated. */
@@ -53,7 +46,13 @@ void ds4_triad_close(ds4_triad *t);
  * the cores' reads alone do not reach). Reported next to the triad, which
  * stays the reference of the fractions. */
 ds4_bench_stat ds4_read_run(ds4_triad *t, ds4_pool *pool, int reps);
-/* Triad and read-only stream on one set of arrays; false as ds4_bench_triad. */
+
+/* STREAM triad a[i] = b[i] + s*c[i] over doubles, arrays of array_bytes
+ * each, split over the pool (NULL: one thread), then the read-only stream
+ * on the same arrays. Triad bandwidth counts 3 x 8 bytes per element
+ * (STREAM's convention, no write-allocate traffic), in GB/s (1e9). reps
+ * timed passes after one warm-up pass each. Returns false with a message on
+ * stderr when the arrays cannot be allocated. */
 bool ds4_bench_bandwidth(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *triad, ds4_bench_stat *read);
 
 typedef struct {

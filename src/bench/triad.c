@@ -180,11 +180,3 @@ bool ds4_bench_bandwidth(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench
     ds4_triad_close(t);
     return true;
 }
-
-bool ds4_bench_triad(ds4_pool *pool, size_t array_bytes, int reps, ds4_bench_stat *gbs) {
-    ds4_triad *t = ds4_triad_open(pool, array_bytes);
-    if (!t) return false;
-    *gbs = ds4_triad_run(t, pool, reps);
-    ds4_triad_close(t);
-    return true;
-}

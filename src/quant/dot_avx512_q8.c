@@ -41,18 +41,14 @@ static void q8_act_prep(int64_t n, const void *std_act, void *out) {
     uint8_t *o = out;
     float *sc = (float *)(o + 64 * q8_pairs(n));
     const __m512i bias = _mm512_set1_epi8((char)0x80); /* +128 on an int8 is a flip of its top bit */
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, o += 64, sc += 2) {
-        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[b].qs), q1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
+    for (int64_t b = 0; b < nb; b += 2, o += 64, sc += 2) {
+        /* odd block count: the last pair's second block is zero (quants 128, scale 0) */
+        const bool two = b + 1 < nb;
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m256i q1 = two ? _mm256_loadu_si256((const __m256i *)x[b + 1].qs) : _mm256_setzero_si256();
         _mm512_storeu_si512(o, _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), bias));
         sc[0] = _cvtsh_ss(x[b].d);
-        sc[1] = _cvtsh_ss(x[b + 1].d);
-    }
-    if (b < nb) { /* odd block count: the last pair's second block is zero (quants 128, scale 0) */
-        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        _mm512_storeu_si512(o, _mm512_xor_si512(_mm512_zextsi256_si512(q0), bias));
-        sc[0] = _cvtsh_ss(x[b].d);
-        sc[1] = 0.0f;
+        sc[1] = two ? _cvtsh_ss(x[b + 1].d) : 0.0f;
     }
 }
 
