@@ -128,12 +128,14 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool);
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);
 
-/* out[w * n_q + h] = sum over d of keys[w * dim + d] * qt[d * n_q + h]: n_keys
- * f32 keys against n_q queries given transposed (the indexer's heads), each
- * accumulated in d order with fused multiply-adds, so every SIMD level
+/* out[w * n_q + h] = sum over d of keys[w][d] * qt[d * n_q + h]: n_keys f32
+ * key rows (anywhere in memory: the attention's window and selected entries)
+ * against n_q queries given transposed (the indexer's or attention's heads),
+ * each accumulated in d order with fused multiply-adds, so every SIMD level
  * returns exactly the scalar reference's bits (scores.c). */
-void ds4_scores_f32(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out);
-void ds4_scores_f32_ref(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out);
+void ds4_scores_f32(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out);
+void ds4_scores_f32_ref(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q,
+                        float *out);
 
 /* Frees the calling thread's kernel scratch buffers (they are kept per
  * thread for speed and re-created on the next matvec/matmul). A thread that

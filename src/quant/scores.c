@@ -1,7 +1,8 @@
 /* Many-query dot products of f32 keys (quant.h: ds4_scores_f32).
  *
  * The lightning indexer scores every compressed entry against all of its
- * query heads (64 x 128 per entry in Flash), and at long context that is
+ * query heads (64 x 128 per entry in Flash), and attention every key of a
+ * row against a group of heads (up to 64 x 512); at long context that is
  * millions of short dot products per token. As separate dot products each
  * one ends in a horizontal sum; here the queries come transposed, so one
  * key element is broadcast and multiplied into 16 (AVX-512), 8 (AVX2) or 4
@@ -17,11 +18,12 @@
 #include "quant/quant.h"
 #include "quant/simd.h"
 
-void ds4_scores_f32_ref(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
+void ds4_scores_f32_ref(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q,
+                        float *out) {
     for (int64_t w = 0; w < n_keys; w++)
         for (int64_t h = 0; h < n_q; h++) {
             float acc = 0.0f;
-            for (int64_t d = 0; d < dim; d++) acc = fmaf(keys[w * dim + d], qt[d * n_q + h], acc);
+            for (int64_t d = 0; d < dim; d++) acc = fmaf(keys[w][d], qt[d * n_q + h], acc);
             out[w * n_q + h] = acc;
         }
 }
@@ -35,15 +37,15 @@ static void scores_tail(const float *k, int64_t dim, const float *qt, int64_t n_
     }
 }
 
-typedef void (*scores_fn)(const float *, int64_t, int64_t, const float *, int64_t, float *);
+typedef void (*scores_fn)(const float *const *, int64_t, int64_t, const float *, int64_t, float *);
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
 /* C registers of 16 heads from h0, for NK keys at once (the query loads are
  * shared by the keys); lanes past n_q are masked off. */
-static inline __attribute__((always_inline)) void block512(int NK, int C, const float *k, int64_t dim, const float *qt,
-                                                            int64_t n_q, int64_t h0, float *out) {
+static inline __attribute__((always_inline)) void block512(int NK, int C, const float *const *k, int64_t dim,
+                                                            const float *qt, int64_t n_q, int64_t h0, float *out) {
     __m512 acc[4][4];
     __mmask16 m[4];
     DS4_UNROLL
@@ -60,7 +62,7 @@ static inline __attribute__((always_inline)) void block512(int NK, int C, const 
         for (int c = 0; c < C; c++) qv[c] = _mm512_maskz_loadu_ps(m[c], q + 16 * c);
         DS4_UNROLL
         for (int j = 0; j < NK; j++) {
-            const __m512 kb = _mm512_set1_ps(k[j * dim + d]);
+            const __m512 kb = _mm512_set1_ps(k[j][d]);
             DS4_UNROLL
             for (int c = 0; c < C; c++) acc[j][c] = _mm512_fmadd_ps(kb, qv[c], acc[j][c]);
         }
@@ -71,10 +73,11 @@ static inline __attribute__((always_inline)) void block512(int NK, int C, const 
         for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + j * n_q + h0 + 16 * c, m[c], acc[j][c]);
 }
 
-static void scores_avx512(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
+static void scores_avx512(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q,
+                          float *out) {
     int64_t w = 0;
     for (; w < n_keys; w += 4) {
-        const float *k = keys + w * dim;
+        const float *const *k = keys + w;
         float *o = out + w * n_q;
         const bool four = w + 4 <= n_keys;
         for (int64_t h0 = 0; h0 < n_q; h0 += 64) {
@@ -89,7 +92,7 @@ static void scores_avx512(const float *keys, int64_t n_keys, int64_t dim, const 
                 }
             } else {
                 for (int64_t j = w; j < n_keys; j++) {
-                    const float *kj = keys + j * dim;
+                    const float *const *kj = keys + j;
                     float *oj = out + j * n_q;
                     switch (C) {
                     case 4: block512(1, 4, kj, dim, qt, n_q, h0, oj); break;
@@ -122,9 +125,10 @@ static inline __attribute__((always_inline)) void block256(int C, const float *k
     for (int c = 0; c < C; c++) _mm256_storeu_ps(out + h0 + 8 * c, acc[c]);
 }
 
-static void scores_avx2(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
+static void scores_avx2(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q,
+                        float *out) {
     for (int64_t w = 0; w < n_keys; w++) {
-        const float *k = keys + w * dim;
+        const float *k = keys[w];
         float *o = out + w * n_q;
         int64_t h0 = 0;
         for (; h0 + 32 <= n_q; h0 += 32) block256(4, k, dim, qt, n_q, h0, o);
@@ -152,9 +156,10 @@ static inline __attribute__((always_inline)) void block128(int C, const float *k
     for (int c = 0; c < C; c++) vst1q_f32(out + h0 + 4 * c, acc[c]);
 }
 
-static void scores_neon(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
+static void scores_neon(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q,
+                        float *out) {
     for (int64_t w = 0; w < n_keys; w++) {
-        const float *k = keys + w * dim;
+        const float *k = keys[w];
         float *o = out + w * n_q;
         int64_t h0 = 0;
         for (; h0 + 32 <= n_q; h0 += 32) block128(8, k, dim, qt, n_q, h0, o);
@@ -182,7 +187,7 @@ static void pick(void) {
 #endif
 }
 
-void ds4_scores_f32(const float *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
+void ds4_scores_f32(const float *const *keys, int64_t n_keys, int64_t dim, const float *qt, int64_t n_q, float *out) {
     pthread_once(&g_once, pick);
     g_scores(keys, n_keys, dim, qt, n_q, out);
 }

@@ -39,6 +39,40 @@ Test(ops, rmsnorm_weighted_and_unweighted) {
     for (int i = 0; i < 4; i++) cr_assert(fabsf(y[i] - w[i] * x[i] * r) < 1e-6f);
 }
 
+/* Distance in units of the last place of want (a float), from a double reference. */
+static double ulps(float got, double want) {
+    int e;
+    frexp(want, &e);
+    const double ulp = ldexp(1.0, (e - 24 > -149 ? e - 24 : -149));
+    return fabs((double)got - want) / ulp;
+}
+
+Test(ops, vec_exp_is_within_two_ulp_of_exp_and_handles_the_edges) {
+    enum { N = 4099 }; /* odd length: the padded tail too */
+    static float x[N], y[N];
+    double worst = 0.0;
+    for (int pass = 0; pass < 60; pass++) {
+        const float lo = -87.0f + 2.9f * (float)pass; /* sweeps [-87, 87] in slices */
+        for (int i = 0; i < N; i++) x[i] = lo + 2.9f * (float)i / (float)N;
+        ds4_vec_exp(y, x, N);
+        for (int i = 0; i < N; i++) {
+            const double u = ulps(y[i], exp((double)x[i]));
+            if (u > worst) worst = u;
+        }
+    }
+    cr_assert(worst <= 2.0, "worst error %.3f ulp", worst);
+    float e[8] = {0.0f, -200.0f, 89.0f, INFINITY, -INFINITY, NAN, 1.0f, -103.0f};
+    ds4_vec_exp(e, e, 8); /* in place */
+    cr_assert_eq(e[0], 1.0f);
+    cr_assert_eq(e[1], 0.0f);
+    cr_assert(isinf(e[2]) && e[2] > 0);
+    cr_assert(isinf(e[3]) && e[3] > 0);
+    cr_assert_eq(e[4], 0.0f);
+    cr_assert(isnan(e[5]));
+    cr_assert(ulps(e[6], exp(1.0)) <= 2.0, "e^1 = %.9g", e[6]);
+    cr_assert(e[7] >= 0.0f && e[7] < 1e-44f, "e^-103 = %g", e[7]);
+}
+
 Test(ops, e4m3_rounding) {
     cr_assert_eq(ds4_e4m3_round(1.0f), 1.0f);
     cr_assert_eq(ds4_e4m3_round(1.0625f), 1.0f);   /* tie between 1 and 1.125 -> even */

@@ -4,6 +4,7 @@
  * layers, the lightning indexer's top-k in CSA layers), inverse RoPE of the
  * output and the grouped output projection. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/cpu/internal.h"
@@ -14,7 +15,8 @@ typedef struct {
     ds4_session *s;
     int layer, n;
     const float *omega;
-    int idx_blocks; /* indexer score blocks per row */
+    int idx_blocks;       /* indexer score blocks per row */
+    int group, n_groups;  /* heads per attention task, tasks per row */
 } attn_job;
 
 
@@ -35,12 +37,16 @@ static void index_score(void *ctx, int64_t task, int thread) {
     float *out = s->sc.iscore + (size_t)i * s->sc.iscore_stride;
     /* q·k of all heads for the whole block at once (no horizontal sums) */
     float *dots = s->sc.idots + (size_t)thread * DS4_IDX_BLOCK * IH;
-    ds4_scores_f32(ic->entries + (size_t)w0 * ID, w1 - w0, ID, qt, IH, dots);
+    const float *rows[DS4_IDX_BLOCK] = {NULL}; /* (initialised for GCC's flow analysis) */
+    for (int w = w0; w < w1; w++) rows[w - w0] = ic->entries + (size_t)w * ID;
+    ds4_scores_f32(rows, w1 - w0, ID, qt, IH, dots);
+    /* ReLU then the weighted sum over heads, branch-free: a negative dot
+     * adds an exact zero (the sign of real scores is a coin toss, and a
+     * mispredicted branch per head cost more than the arithmetic). */
     for (int w = w0; w < w1; w++) {
         const float *dw = dots + (size_t)(w - w0) * IH;
         float sc = 0.0f;
-        for (int h = 0; h < IH; h++)
-            if (dw[h] > 0.0f) sc += wt[h] * scale * dw[h];
+        for (int h = 0; h < IH; h++) sc += wt[h] * scale * (dw[h] > 0.0f ? dw[h] : 0.0f);
         out[w] = sc;
     }
 }
@@ -66,13 +72,20 @@ static void index_select(void *ctx, int64_t i, int thread) {
 
 
 
-/* o_h = Σ_r w_h[r]·keys[r] for four heads, the terms added in key order from
- * zero: per element the same sum (multiply, then add) as adding w_h[r]·keys[r]
- * into a zeroed o_h key by key. 32 values of the four outputs are summed over
- * all keys in eight vector registers (GCC/Clang vector types, split by the
- * compiler to the target's width), so each key chunk is loaded once for four
- * heads and o is stored once, not loaded and stored per key (that per-key
- * form was bound by its stores: ~5% of prefill). */
+/* o_h = Σ_r w_h[r]·keys[r] for the nh heads of a task, each element summed
+ * over all keys in key order from zero (multiply, then add). For each
+ * 32-value slice of the keys, four heads at a time accumulate it in eight
+ * vector registers (GCC/Clang vector types, split by the compiler to the
+ * target's width) and store once: the per-key axpy form was bound by its
+ * stores. Keys go in blocks of WSUM_KEYS (128 KB of rows), slices inside a
+ * block, head sets inside a slice: the block's slice stays in L1/L2 while
+ * every head set passes over it, so a key comes from L3 once per task, not
+ * once per four heads. Whole-row slices instead missed L2 at every head set:
+ * key rows are 2 KB apart, so one slice of 640 keys falls into 32 of the L2's
+ * sets. A block continues each output's running sum from the stored value:
+ * the same operations in the same order as one pass. */
+#define WSUM_KEYS 64
+
 typedef float f32x16 __attribute__((vector_size(64)));
 
 static inline f32x16 load16(const float *p) {
@@ -81,35 +94,78 @@ static inline f32x16 load16(const float *p) {
     return v;
 }
 
-static void weighted_sum4(float *const o[4], const float *const w[4], const float *const *keys, int nk, int n) {
-    int d = 0;
-    for (; d + 32 <= n; d += 32) {
-        f32x16 a0 = {0.0f}, a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
-        for (int r = 0; r < nk; r++) {
-            const f32x16 k0 = load16(keys[r] + d), k1 = load16(keys[r] + d + 16);
-            const float p0 = w[0][r], p1 = w[1][r], p2 = w[2][r], p3 = w[3][r];
-            a0 += p0 * k0;
-            a1 += p0 * k1;
-            b0 += p1 * k0;
-            b1 += p1 * k1;
-            c0 += p2 * k0;
-            c1 += p2 * k1;
-            e0 += p3 * k0;
-            e1 += p3 * k1;
-        }
-        memcpy(o[0] + d, &a0, 64);
-        memcpy(o[0] + d + 16, &a1, 64);
-        memcpy(o[1] + d, &b0, 64);
-        memcpy(o[1] + d + 16, &b1, 64);
-        memcpy(o[2] + d, &c0, 64);
-        memcpy(o[2] + d + 16, &c1, 64);
-        memcpy(o[3] + d, &e0, 64);
-        memcpy(o[3] + d + 16, &e1, 64);
+/* Four heads' outputs [d, d + 32) over keys [0, nk) (first: from zero,
+ * else continuing o), in eight named accumulators (an array of them
+ * indexed in a loop was kept on the stack). */
+static void wsum_slice4(float *const *o, const float *w, int nh, const float *const *keys, int nk, int d, bool first) {
+    f32x16 a0 = {0.0f}, a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+    if (!first) {
+        a0 = load16(o[0] + d);
+        a1 = load16(o[0] + d + 16);
+        b0 = load16(o[1] + d);
+        b1 = load16(o[1] + d + 16);
+        c0 = load16(o[2] + d);
+        c1 = load16(o[2] + d + 16);
+        e0 = load16(o[3] + d);
+        e1 = load16(o[3] + d + 16);
     }
-    for (; d < n; d++)
-        for (int h = 0; h < 4; h++) {
+    for (int r = 0; r < nk; r++) {
+        const f32x16 k0 = load16(keys[r] + d), k1 = load16(keys[r] + d + 16);
+        const float *pr = w + (size_t)r * nh;
+        const float p0 = pr[0], p1 = pr[1], p2 = pr[2], p3 = pr[3];
+        a0 += p0 * k0;
+        a1 += p0 * k1;
+        b0 += p1 * k0;
+        b1 += p1 * k1;
+        c0 += p2 * k0;
+        c1 += p2 * k1;
+        e0 += p3 * k0;
+        e1 += p3 * k1;
+    }
+    memcpy(o[0] + d, &a0, 64);
+    memcpy(o[0] + d + 16, &a1, 64);
+    memcpy(o[1] + d, &b0, 64);
+    memcpy(o[1] + d + 16, &b1, 64);
+    memcpy(o[2] + d, &c0, 64);
+    memcpy(o[2] + d + 16, &c1, 64);
+    memcpy(o[3] + d, &e0, 64);
+    memcpy(o[3] + d + 16, &e1, 64);
+}
+
+/* One head's outputs [d, d + 32): the heads left over from sets of four. */
+static void wsum_slice1(float *o, const float *w, int nh, const float *const *keys, int nk, int d, bool first) {
+    f32x16 a0 = {0.0f}, a1 = a0;
+    if (!first) {
+        a0 = load16(o + d);
+        a1 = load16(o + d + 16);
+    }
+    for (int r = 0; r < nk; r++) {
+        const float p = w[(size_t)r * nh];
+        a0 += p * load16(keys[r] + d);
+        a1 += p * load16(keys[r] + d + 16);
+    }
+    memcpy(o + d, &a0, 64);
+    memcpy(o + d + 16, &a1, 64);
+}
+
+/* w: nk x nh weights, key-major (head h of key r at w[r * nh + h]). */
+static void weighted_sum(float *const *o, const float *w, int nh, const float *const *keys, int nk, int n) {
+    const int d0 = n / 32 * 32;
+    if (nk == 0) /* (a row always sees itself; kept total anyway) */
+        for (int h = 0; h < nh; h++) memset(o[h], 0, sizeof(float) * (size_t)n);
+    for (int r0 = 0; r0 < nk; r0 += WSUM_KEYS) {
+        const int nb = nk - r0 < WSUM_KEYS ? nk - r0 : WSUM_KEYS;
+        const float *wb = w + (size_t)r0 * nh;
+        for (int d = 0; d < d0; d += 32) {
+            int h = 0;
+            for (; h + 4 <= nh; h += 4) wsum_slice4(o + h, wb + h, nh, keys + r0, nb, d, r0 == 0);
+            for (; h < nh; h++) wsum_slice1(o[h], wb + h, nh, keys + r0, nb, d, r0 == 0);
+        }
+    }
+    for (int d = d0; d < n; d++)
+        for (int h = 0; h < nh; h++) {
             float a = 0.0f;
-            for (int r = 0; r < nk; r++) a += w[h][r] * keys[r][d];
+            for (int r = 0; r < nk; r++) a += w[(size_t)r * nh + h] * keys[r][d];
             o[h][d] = a;
         }
 }
@@ -123,9 +179,8 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
     ds4_session *s = j->s;
     const ds4_config *c = &s->m->cfg;
     const int H = c->n_head, HD = c->head_dim, W = c->n_swa;
-    const int n_groups = (H + DS4_HEAD_GROUP - 1) / DS4_HEAD_GROUP;
-    const int i = (int)(task / n_groups), h0 = (int)(task % n_groups) * DS4_HEAD_GROUP;
-    const int nh = H - h0 < DS4_HEAD_GROUP ? H - h0 : DS4_HEAD_GROUP;
+    const int i = (int)(task / j->n_groups), h0 = (int)(task % j->n_groups) * j->group;
+    const int nh = H - h0 < j->group ? H - h0 : j->group;
     const ds4_layer_state *st = &s->L[j->layer];
     const ds4_attn_kind kind = ds4_layer_attn(c, j->layer);
     const float *sinks = s->m->w.layers[j->layer].sinks;
@@ -143,51 +198,54 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
         sel = s->sc.topk + (size_t)i * s->topk_cap;
     }
     const int nk = nw + nc;
-    /* Per thread: the nk key rows, then nh x nk scores. */
-    const float **keys = (const float **)(void *)(s->sc.thr + (size_t)thread * s->sc.thr_stride);
+    /* Per thread: the group's queries transposed, the nk key rows, then nk x nh scores. */
+    float *qt = s->sc.thr + (size_t)thread * s->sc.thr_stride;
+    const float **keys = (const float **)(void *)(qt + (size_t)DS4_HEAD_GROUP_MAX * HD);
     float *sc = (float *)(void *)(keys + nk);
-    float mx[DS4_HEAD_GROUP], sum[DS4_HEAD_GROUP];
+    float mx[DS4_HEAD_GROUP_MAX], sum[DS4_HEAD_GROUP_MAX];
     for (int h = 0; h < nh; h++) mx[h] = sinks[h0 + h];
 #define KEY(r) ((r) < nw ? ((j0 + (r)) < p0 ? st->ring + (size_t)((j0 + (r)) % W) * HD : s->sc.kv + (size_t)(j0 + (r) - p0) * HD) \
                          : st->comp.entries + (size_t)(sel ? sel[(r) - nw] : (r) - nw) * HD)
-    const void *qh[DS4_HEAD_GROUP]; /* the group's query rows */
-    for (int h = 0; h < nh; h++) qh[h] = s->sc.q + ((size_t)i * H + h0 + h) * HD;
     for (int r = 0; r < nk; r++) keys[r] = KEY(r);
 #undef KEY
-    for (int r = 0; r < nk; r++) {
-        const float *k = keys[r];
-        float z[DS4_HEAD_GROUP];
-        int h = 0;
-        for (; h + 4 <= nh; h += 4) ds4_vec_dot4(DS4_TYPE_F32, HD, k, qh + h, z + h); /* k read once per 4 heads */
-        for (; h < nh; h++) z[h] = ds4_vec_dot(DS4_TYPE_F32, HD, k, qh[h]);
-        for (h = 0; h < nh; h++) {
-            z[h] *= inv;
-            sc[(size_t)h * nk + r] = z[h];
-            mx[h] = fmaxf(mx[h], z[h]);
+    const float *q = s->sc.q + ((size_t)i * H + h0) * HD;
+    for (int h = 0; h < nh; h++)
+        for (int d = 0; d < HD; d++) qt[(size_t)d * nh + h] = q[(size_t)h * HD + d];
+    /* Scores of every key against every head of the group at once: each key
+     * element is broadcast into 16 heads per vector, with no horizontal sums
+     * (the per-key dot products spent a third of their time reducing). */
+    ds4_scores_f32(keys, nk, HD, qt, nh, sc);
+    for (int r = 0; r < nk; r++)
+        for (int h = 0; h < nh; h++) {
+            const float v = sc[(size_t)r * nh + h] * inv;
+            sc[(size_t)r * nh + h] = v;
+            mx[h] = v > mx[h] ? v : mx[h]; /* fmaxf's NaN rule, without a libm call */
         }
-    }
-    for (int h = 0; h < nh; h++) {
-        float *row = sc + (size_t)h * nk;
-        sum[h] = expf(sinks[h0 + h] - mx[h]);
-        for (int r = 0; r < nk; r++) sum[h] += (row[r] = expf(row[r] - mx[h]));
-        for (int r = 0; r < nk; r++) row[r] /= sum[h];
-    }
-    int h = 0;
-    for (; h + 4 <= nh; h += 4) {
-        float *o[4];
-        const float *w[4];
-        for (int u = 0; u < 4; u++) {
-            o[u] = s->sc.o + ((size_t)i * H + h0 + h + u) * HD;
-            w[u] = sc + (size_t)(h + u) * nk;
-        }
-        weighted_sum4(o, w, keys, nk, HD);
-    }
-    for (; h < nh; h++) { /* heads left over from the groups of four: key by key */
-        float *o = s->sc.o + ((size_t)i * H + h0 + h) * HD;
-        memset(o, 0, sizeof(float) * (size_t)HD);
-        for (int r = 0; r < nk; r++) ds4_vec_axpy(o, sc[(size_t)h * nk + r], keys[r], HD);
-    }
+    for (int r = 0; r < nk; r++)
+        for (int h = 0; h < nh; h++) sc[(size_t)r * nh + h] -= mx[h];
+    ds4_vec_exp(sc, sc, nk * nh);
+    for (int h = 0; h < nh; h++) sum[h] = expf(sinks[h0 + h] - mx[h]);
+    for (int r = 0; r < nk; r++)
+        for (int h = 0; h < nh; h++) sum[h] += sc[(size_t)r * nh + h];
+    for (int r = 0; r < nk; r++)
+        for (int h = 0; h < nh; h++) sc[(size_t)r * nh + h] /= sum[h];
+    float *o[DS4_HEAD_GROUP_MAX];
+    for (int h = 0; h < nh; h++) o[h] = s->sc.o + ((size_t)i * H + h0 + h) * HD;
+    weighted_sum(o, sc, nh, keys, nk, HD);
     for (int h = 0; h < nh; h++) ds4_rope(s->sc.o + ((size_t)i * H + h0 + h) * HD, HD, c->n_rot, j->omega, t, 1);
+}
+
+/* Tasks per row: enough for every thread to have one (decode has one row),
+ * and otherwise as few as possible, since each task reads all of its row's
+ * keys (at 8K context a CSA row's 640 keys are 1.3 MB, past L2). Groups are
+ * multiples of four heads, the width of the score and weighted-sum loops. */
+static void heads_per_task(attn_job *job, int H, int threads) {
+    const int want = (threads + job->n - 1) / job->n;
+    int g = (H + want - 1) / want;
+    g = (g + 3) / 4 * 4;
+    if (g > DS4_HEAD_GROUP_MAX) g = DS4_HEAD_GROUP_MAX;
+    job->group = g;
+    job->n_groups = (H + g - 1) / g;
 }
 
 void ds4_attention(ds4_session *s, int l, int n) {
@@ -240,7 +298,7 @@ void ds4_attention(ds4_session *s, int l, int n) {
                           p0 + i, false);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
-    attn_job job = {s, l, n, omega, 0};
+    attn_job job = {s, l, n, omega, 0, 0, 0};
     if (kind == DS4_ATTN_CSA) {
         ds4_prof_stage(DS4_STAGE_COMP);
         const int IH = c->idx_head, ID = c->idx_dim;
@@ -272,7 +330,8 @@ void ds4_attention(ds4_session *s, int l, int n) {
         ds4_pool_run(m->pool, index_select, &job, n);
         ds4_prof_stage(DS4_STAGE_ATTN);
     }
-    ds4_pool_run(m->pool, attn_heads, &job, (int64_t)n * ((H + DS4_HEAD_GROUP - 1) / DS4_HEAD_GROUP));
+    heads_per_task(&job, H, ds4_pool_threads(m->pool));
+    ds4_pool_run(m->pool, attn_heads, &job, (int64_t)n * job.n_groups);
 
     /* Grouped output projection: group g's heads through its own OL rows of W_oa. */
     const int gw = H / G * HD;

@@ -14,7 +14,10 @@
 #include "quant/quant.h"
 
 
-#define DS4_HEAD_GROUP 8 /* heads per attention task: each key row is read once per group */
+/* Most heads per attention task. Every task reads all keys of its row, so
+ * a token's keys are read once per task: few large groups keep that L3
+ * traffic down at long context (attention.c: heads_per_task). */
+#define DS4_HEAD_GROUP_MAX 64
 
 struct ds4_model {
     gguf_file *file;

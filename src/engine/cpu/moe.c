@@ -10,11 +10,24 @@
 #include "quant/quant.h"
 
 /* silu(min(g, λ)) · clamp(u, -λ, λ), in place into g. */
+/* g = silu(min(g, lim)) · clamp(u, ±lim), in blocks through the vector
+ * exp (a libm expf per element was ~90 us per decode layer). The clamps
+ * are written as comparisons, which pick lim for NaN exactly as fminf and
+ * fmaxf do but compile to vector min/max instead of libm calls. */
 static void swiglu(float *g, const float *u, size_t n, float lim) {
-    for (size_t i = 0; i < n; i++) {
-        const float a = fminf(g[i], lim);
-        const float b = fminf(fmaxf(u[i], -lim), lim);
-        g[i] = a * ds4_sigmoid(a) * b;
+    enum { BLOCK = 256 };
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const int len = n - i0 < BLOCK ? (int)(n - i0) : BLOCK;
+        float a[BLOCK], e[BLOCK];
+        for (int i = 0; i < len; i++) {
+            a[i] = g[i0 + i] < lim ? g[i0 + i] : lim;
+            e[i] = -a[i];
+        }
+        ds4_vec_exp(e, e, len);
+        for (int i = 0; i < len; i++) {
+            const float v = u[i0 + i], b = v > -lim ? (v < lim ? v : lim) : -lim;
+            g[i0 + i] = a[i] * (1.0f / (1.0f + e[i])) * b;
+        }
     }
 }
 

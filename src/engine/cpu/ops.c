@@ -2,6 +2,7 @@
 #include "engine/cpu/ops.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Elementwise loops in blocks of 16 through a local block (loads before
  * stores, so o may be x itself): a fixed-length block vectorizes under any
@@ -22,6 +23,54 @@ void ds4_vec_axpy(float *restrict o, float a, const float *restrict x, int n) {
     for (; i + 16 <= n; i += 16)
         for (int j = 0; j < 16; j++) o[i + j] += a * x[i + j];
     for (; i < n; i++) o[i] += a * x[i];
+}
+
+/* e^x = 2^k · e^r with k = round(x / ln 2) and |r| <= ln 2 / 2 (Cody-Waite:
+ * ln 2 split in an exact high part and a low correction), e^r by its Taylor
+ * polynomial to degree 7 (truncation < 0.1 ulp on that range), and 2^k as
+ * two exponent-field factors so that k from -150 to 128 stays in range:
+ * clamping x to [-104, ln FLT_MAX] leaves results that round to 0 at the
+ * bottom and only the overflow to patch at the top. Integer work is on
+ * bit patterns (unsigned), so NaN input cannot reach an undefined
+ * conversion; it comes out NaN. */
+static void exp16(float *y, const float *x) {
+    const float log2e = 1.44269504f, round_magic = 12582912.0f; /* 1.5 x 2^23: adding it rounds to an integer */
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f, x_max = 88.7228317f;
+    float v[16], p[16];
+    uint32_t s1[16], s2[16];
+    for (int j = 0; j < 16; j++) {
+        float c = x[j] < -104.0f ? -104.0f : x[j];
+        c = c > x_max ? x_max : c;
+        const float t = c * log2e + round_magic;
+        const float k = t - round_magic;
+        uint32_t tb;
+        memcpy(&tb, &t, 4);
+        const int32_t ki = (int32_t)(tb - 0x4B400000u); /* k as an integer, from t's mantissa */
+        const int32_t k1 = ki / 2, k2 = ki - k1;
+        s1[j] = (uint32_t)(k1 + 127) << 23;
+        s2[j] = (uint32_t)(k2 + 127) << 23;
+        v[j] = (c - k * ln2_hi) - k * ln2_lo;
+    }
+    for (int j = 0; j < 16; j++) {
+        const float r = v[j];
+        p[j] = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f + r * (8.33333333e-3f +
+                                                        r * (1.38888889e-3f + r * 1.98412698e-4f))))));
+    }
+    float f1[16], f2[16];
+    memcpy(f1, s1, sizeof f1);
+    memcpy(f2, s2, sizeof f2);
+    for (int j = 0; j < 16; j++) y[j] = x[j] > x_max ? INFINITY : p[j] * f1[j] * f2[j];
+}
+
+void ds4_vec_exp(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) exp16(y + i, x + i);
+    if (i < n) { /* the tail through the same block code, padded */
+        float t[16] = {0.0f};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        exp16(t, t);
+        memcpy(y + i, t, sizeof(float) * (size_t)(n - i));
+    }
 }
 
 void ds4_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
