@@ -97,8 +97,9 @@ static void check_scores(void) {
         float *got = malloc(sizeof(float) * (size_t)(nk * nq)), *want = malloc(sizeof(float) * (size_t)(nk * nq));
         for (int64_t i = 0; i < nk * dim; i++) k[i] = sample();
         for (int64_t i = 0; i < dim * nq; i++) qt[i] = sample();
-        ds4_scores_f32(k, nk, dim, qt, nq, got);
-        ds4_scores_f32_ref(k, nk, dim, qt, nq, want);
+        const float *rows[3] = {k + 2 * dim, k, k + dim}; /* out of memory order */
+        ds4_scores_f32(rows, nk, dim, qt, nq, got);
+        ds4_scores_f32_ref(rows, nk, dim, qt, nq, want);
         for (int64_t i = 0; i < nk * nq; i++)
             CHECK(memcmp(&got[i], &want[i], sizeof(float)) == 0, "scores: %ld heads, output %ld: %.9g vs %.9g", (long)nq,
                   (long)i, got[i], want[i]);

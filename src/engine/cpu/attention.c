@@ -232,7 +232,7 @@ static void attn_heads(void *ctx, int64_t task, int thread) {
     float *o[DS4_HEAD_GROUP_MAX];
     for (int h = 0; h < nh; h++) o[h] = s->sc.o + ((size_t)i * H + h0 + h) * HD;
     weighted_sum(o, sc, nh, keys, nk, HD);
-    for (int h = 0; h < nh; h++) ds4_rope(s->sc.o + ((size_t)i * H + h0 + h) * HD, HD, c->n_rot, j->omega, t, 1);
+    ds4_rope_many(s->sc.o + ((size_t)i * H + h0) * HD, (size_t)HD, nh, HD, c->n_rot, j->omega, t, 1);
 }
 
 /* Tasks per row: enough for every thread to have one (decode has one row),
@@ -272,12 +272,13 @@ void ds4_attention(ds4_session *s, int l, int n) {
     }
     for (int i = 0; i < n; i++) ds4_rmsnorm(sc->qa + (size_t)i * Q, sc->qa + (size_t)i * Q, Lw->q_a_norm, Q, c->rms_eps);
     ds4_mm(m, &Lw->q_b, sc->qa, n, sc->q);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         for (int h = 0; h < H; h++) {
             float *qh = sc->q + ((size_t)i * H + h) * HD;
             ds4_rmsnorm(qh, qh, NULL, HD, c->rms_eps);
-            ds4_rope(qh, HD, R, omega, p0 + i, 0);
         }
+        ds4_rope_many(sc->q + (size_t)i * H * HD, (size_t)HD, H, HD, R, omega, p0 + i, 0);
+    }
     /* The single shared key/value row (projected above with q_a). */
     for (int i = 0; i < n; i++) {
         float *k = sc->kv + (size_t)i * HD;
@@ -306,15 +307,14 @@ void ds4_attention(ds4_session *s, int l, int n) {
         const float *x[4] = {sc->qa, sc->x, sc->x, sc->x};
         float *y[4] = {sc->iq, sc->iw, sc->iz, sc->ig};
         ds4_mm_multi(m, n, 4, w, x, y);
-        for (int i = 0; i < n; i++)
-            for (int h = 0; h < IH; h++) {
+        for (int i = 0; i < n; i++) {
+            ds4_rope_many(sc->iq + (size_t)i * IH * ID, (size_t)ID, IH, ID, R, omega, p0 + i, 0);
+            for (int h = 0; official && h < IH; h++) {
                 float *qh = sc->iq + ((size_t)i * IH + h) * ID;
-                ds4_rope(qh, ID, R, omega, p0 + i, 0);
-                if (official) {
-                    for (int b = 0; b < ID; b += m->hadamard_block) ds4_hadamard(qh + b, m->hadamard_block);
-                    ds4_fp4_round_trip(qh, ID);
-                }
+                for (int b = 0; b < ID; b += m->hadamard_block) ds4_hadamard(qh + b, m->hadamard_block);
+                ds4_fp4_round_trip(qh, ID);
             }
+        }
         for (int i = 0; i < n; i++)
             ds4_comp_push(m, &st->icomp, sc->iz + (size_t)i * 2 * ID, sc->ig + (size_t)i * 2 * ID, Lw->idxc_ape,
                           Lw->idxc_norm, p0 + i, true);

@@ -127,17 +127,32 @@ void ds4_rope_freqs_yarn(float *omega, int n_rot, float theta, float factor, dou
     }
 }
 
-void ds4_rope(float *v, int n, int n_rot, const float *omega, int64_t pos, int inverse) {
-    float *t = v + (n - n_rot);
+/* The cosines and sines are the costly part (double precision, so that
+ * angles of long positions stay exact to float): at one position they are
+ * the same for every head, so they are computed once per 64 pairs. */
+void ds4_rope_many(float *v, size_t stride, int count, int n, int n_rot, const float *omega, int64_t pos, int inverse) {
     const float p = (float)pos;
-    for (int i = 0; i < n_rot / 2; i++) {
-        const float ang = p * omega[i];
-        const float c = (float)cos((double)ang);
-        const float s = inverse ? -(float)sin((double)ang) : (float)sin((double)ang);
-        const float a = t[2 * i], b = t[2 * i + 1];
-        t[2 * i] = a * c - b * s;
-        t[2 * i + 1] = a * s + b * c;
+    float c[64], s[64];
+    for (int i0 = 0; i0 < n_rot / 2; i0 += 64) {
+        const int np = n_rot / 2 - i0 < 64 ? n_rot / 2 - i0 : 64;
+        for (int i = 0; i < np; i++) {
+            const float ang = p * omega[i0 + i];
+            c[i] = (float)cos((double)ang);
+            s[i] = inverse ? -(float)sin((double)ang) : (float)sin((double)ang);
+        }
+        for (int k = 0; k < count; k++) {
+            float *t = v + (size_t)k * stride + (n - n_rot) + 2 * i0;
+            for (int i = 0; i < np; i++) {
+                const float a = t[2 * i], b = t[2 * i + 1];
+                t[2 * i] = a * c[i] - b * s[i];
+                t[2 * i + 1] = a * s[i] + b * c[i];
+            }
+        }
     }
+}
+
+void ds4_rope(float *v, int n, int n_rot, const float *omega, int64_t pos, int inverse) {
+    ds4_rope_many(v, 0, 1, n, n_rot, omega, pos, inverse);
 }
 
 /* torch.nn.functional.softplus: linear above 20. */

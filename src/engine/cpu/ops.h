@@ -5,6 +5,7 @@
 #define DS4_ENGINE_CPU_OPS_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* y = w ⊙ x / sqrt(mean(x²) + eps); w may be NULL (unweighted). y may alias x. */
@@ -25,6 +26,9 @@ void ds4_rope_freqs_yarn(float *omega, int n_rot, float theta, float factor, dou
 /* Rotates the last n_rot channels of v[0..n) (consecutive pairs) by
  * pos·omega; inverse rotates by -pos·omega. */
 void ds4_rope(float *v, int n, int n_rot, const float *omega, int64_t pos, int inverse);
+/* ds4_rope of count vectors v + k·stride at one position (every head of a
+ * token), the angles computed once for all of them. */
+void ds4_rope_many(float *v, size_t stride, int count, int n, int n_rot, const float *omega, int64_t pos, int inverse);
 
 static inline float ds4_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
