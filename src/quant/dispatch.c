@@ -98,12 +98,3 @@ float ds4_vec_dot(uint32_t weight_type, int64_t n, const void *w_row, const void
     }
     return k.dot(n, w_row, act);
 }
-
-void ds4_vec_dot4(uint32_t weight_type, int64_t n, const void *w_row, const void *const act[4], float out[4]) {
-    ds4_dot_kernel k = ds4_dot_kernel_for(weight_type);
-    if (!k.dot4 || k.act_prep) {
-        for (int t = 0; t < 4; t++) out[t] = ds4_vec_dot(weight_type, n, w_row, act[t]);
-        return;
-    }
-    k.dot4(n, w_row, act, out);
-}

@@ -93,10 +93,6 @@ void ds4_quantize_act(uint32_t weight_type, const float *x, void *dst, int64_t n
  * for F32/F16/BF16 weights it sums the binary32 products in double. */
 float ds4_vec_dot(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
 float ds4_vec_dot_ref(uint32_t weight_type, int64_t n, const void *w_row, const void *act);
-/* One weight row against four activation rows: out[t] is exactly
- * ds4_vec_dot(weight_type, n, w_row, act[t]), with the row read once where
- * the kernel has a four-token form. */
-void ds4_vec_dot4(uint32_t weight_type, int64_t n, const void *w_row, const void *const act[4], float out[4]);
 
 /* y[r] = W[r,:] . x for r in [0, rows). W is rows x cols (row-major, GGUF
  * ne0 = cols). x is plain float; it is quantized once internally. Split over

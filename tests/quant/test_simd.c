@@ -433,41 +433,6 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_BF16, 1001, 3, 5);
 }
 
-/* ds4_vec_dot4 gives, per activation row, exactly ds4_vec_dot's value: for
- * every type (those with a prepared layout take the one-row path) and row
- * lengths with tails. */
-Test(simd, vec_dot4_equals_vec_dot) {
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const uint32_t type = types[ti];
-        const int64_t be = (int64_t)ds4_type_block_elems(type);
-        const int64_t lens[] = {be, 3 * be, 16 * be + (be == 1 ? 7 : 0)};
-        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-            const int64_t n = lens[li];
-            void *w = malloc(ds4_row_bytes(type, (uint64_t)n));
-            fill_weights(type, w, n, false);
-            float *x = malloc(sizeof(float) * (size_t)n * 4);
-            for (int64_t i = 0; i < n * 4; i++) x[i] = (float)(unif() * 2 - 1);
-            const size_t ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
-            uint8_t *act = malloc(ab * 4);
-            const void *a[4];
-            for (int t = 0; t < 4; t++) {
-                ds4_quantize_act(type, x + t * n, act + t * ab, n);
-                a[t] = act + t * ab;
-            }
-            float out[4];
-            ds4_vec_dot4(type, n, w, a, out);
-            for (int t = 0; t < 4; t++) {
-                const float one = ds4_vec_dot(type, n, w, a[t]);
-                cr_assert(memcmp(&out[t], &one, sizeof one) == 0, "%s n=%lld row %d: %.9g vs %.9g", ds4_type_name(type),
-                          (long long)n, t, out[t], one);
-            }
-            free(w);
-            free(x);
-            free(act);
-        }
-    }
-}
-
 /* The fast activation quantizers give exactly the reference bytes: random
  * rows at many scales, rows with exact .5 ties (roundf and round-half-even
  * differ there), repeated maxima of both signs, zero blocks. */

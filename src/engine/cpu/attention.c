@@ -151,7 +151,7 @@ static void wsum_slice1(float *o, const float *w, int nh, const float *const *ke
 /* w: nk x nh weights, key-major (head h of key r at w[r * nh + h]). */
 static void weighted_sum(float *const *o, const float *w, int nh, const float *const *keys, int nk, int n) {
     const int d0 = n / 32 * 32;
-    if (nk == 0) /* (a row always sees itself; kept total anyway) */
+    if (nk == 0) /* (cannot happen, a row sees itself; o is still always written) */
         for (int h = 0; h < nh; h++) memset(o[h], 0, sizeof(float) * (size_t)n);
     for (int r0 = 0; r0 < nk; r0 += WSUM_KEYS) {
         const int nb = nk - r0 < WSUM_KEYS ? nk - r0 : WSUM_KEYS;
