@@ -258,8 +258,9 @@ static void scratch_alloc_rows(ds4_session *s, size_t S) {
     int most = s->topk_cap;
     for (int l = 0; l < c->n_layer; l++)
         if (ds4_layer_attn(c, l) == DS4_ATTN_HCA && s->ctx / c->compress_ratio[l] > most) most = s->ctx / c->compress_ratio[l];
-    /* a task's queries transposed, key row pointers (two floats' room each), then its scores */
-    sc->thr_stride = DS4_HEAD_GROUP_MAX * c->head_dim + (DS4_HEAD_GROUP_MAX + 2) * (s->ring_rows + most) + 16;
+    /* a task's queries transposed, key row pointers (two floats' room each), then one block's scores */
+    sc->thr_stride = DS4_HEAD_GROUP_MAX * c->head_dim + 2 * (s->ring_rows + most) +
+                     DS4_ATTN_KEY_BLOCK * DS4_HEAD_GROUP_MAX + 16;
     sc->thr = scratch(s, (size_t)sc->thr_stride * (size_t)ds4_model_threads(s->m));
 }
 

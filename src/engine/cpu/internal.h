@@ -18,6 +18,7 @@
  * a token's keys are read once per task: few large groups keep that L3
  * traffic down at long context (attention.c: heads_per_task). */
 #define DS4_HEAD_GROUP_MAX 64
+#define DS4_ATTN_KEY_BLOCK 64 /* keys per step of attention's one-pass softmax (128 KB of rows) */
 
 struct ds4_model {
     gguf_file *file;
