@@ -58,6 +58,16 @@ void *ds4_bench_alloc(size_t bytes) {
     return p;
 }
 
+/* The streams split the arrays into one contiguous slice per thread, as
+ * STREAM's static OpenMP schedule does: per_task elements each, the last
+ * one shorter. */
+static size_t slice_len(size_t n, int threads) { return (n + (size_t)threads - 1) / (size_t)threads; }
+
+static void slice_bounds(size_t n, size_t per_task, int64_t task, size_t *i0, size_t *i1) {
+    *i0 = (size_t)task * per_task;
+    *i1 = *i0 + per_task < n ? *i0 + per_task : n;
+}
+
 typedef struct {
     double *a;
     const double *b, *c;
@@ -68,7 +78,8 @@ typedef struct {
 static void triad_task(void *p, int64_t task, int thread_index) {
     (void)thread_index;
     const triad_ctx *t = p;
-    size_t i0 = (size_t)task * t->per_task, i1 = i0 + t->per_task < t->n ? i0 + t->per_task : t->n;
+    size_t i0, i1;
+    slice_bounds(t->n, t->per_task, task, &i0, &i1);
     double *restrict a = t->a;
     const double *restrict b = t->b, *restrict c = t->c;
     const double s = t->s;
@@ -81,7 +92,8 @@ typedef struct { double *a, *b, *c; size_t n, per_task; } init_ctx;
 static void init_task(void *p, int64_t task, int thread_index) {
     (void)thread_index;
     const init_ctx *t = p;
-    size_t i0 = (size_t)task * t->per_task, i1 = i0 + t->per_task < t->n ? i0 + t->per_task : t->n;
+    size_t i0, i1;
+    slice_bounds(t->n, t->per_task, task, &i0, &i1);
     for (size_t i = i0; i < i1; i++) {
         t->a[i] = 0.0;
         t->b[i] = 1.0;
@@ -110,8 +122,7 @@ ds4_triad *ds4_triad_open(ds4_pool *pool, size_t array_bytes) {
     }
     /* First touch by the threads that stream each slice (NUMA placement). */
     const int nt = ds4_pool_threads(pool);
-    const size_t per = (n + (size_t)nt - 1) / (size_t)nt;
-    init_ctx ic = {t->a, t->b, t->c, n, per};
+    init_ctx ic = {t->a, t->b, t->c, n, slice_len(n, nt)};
     ds4_pool_run(pool, init_task, &ic, nt);
     return t;
 }
@@ -141,9 +152,7 @@ static ds4_bench_stat timed_passes(ds4_pool *pool, ds4_task_fn fn, void *ctx, in
 
 ds4_bench_stat ds4_triad_run(ds4_triad *t, ds4_pool *pool, int reps) {
     const int nt = ds4_pool_threads(pool);
-    /* One slice per thread, as STREAM's static OpenMP schedule does. */
-    const size_t per = (t->n + (size_t)nt - 1) / (size_t)nt;
-    triad_ctx tc = {t->a, t->b, t->c, t->n, per, 3.0};
+    triad_ctx tc = {t->a, t->b, t->c, t->n, slice_len(t->n, nt), 3.0};
     return timed_passes(pool, triad_task, &tc, nt, reps, 3.0 * (double)t->n * sizeof(double));
 }
 
@@ -158,7 +167,8 @@ typedef struct {
 static void read_task(void *p, int64_t task, int thread_index) {
     (void)thread_index;
     read_ctx *t = p;
-    size_t i = (size_t)task * t->per_task, i1 = i + t->per_task < t->n ? i + t->per_task : t->n;
+    size_t i, i1;
+    slice_bounds(t->n, t->per_task, task, &i, &i1);
     double part[8] = {0.0};
     for (; i + 8 <= i1; i += 8)
         for (int j = 0; j < 8; j++) part[j] += t->b[i + j] + t->c[i + j];
@@ -168,7 +178,7 @@ static void read_task(void *p, int64_t task, int thread_index) {
 
 ds4_bench_stat ds4_read_run(ds4_triad *t, ds4_pool *pool, int reps) {
     const int nt = ds4_pool_threads(pool);
-    read_ctx rc = {t->b, t->c, t->n, (t->n + (size_t)nt - 1) / (size_t)nt, {0}};
+    read_ctx rc = {t->b, t->c, t->n, slice_len(t->n, nt), {0}};
     return timed_passes(pool, read_task, &rc, nt, reps, 2.0 * (double)t->n * sizeof(double));
 }
 
