@@ -122,7 +122,7 @@ static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type
  * They do not check the running CPU: the dispatcher does. */
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
-bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k); /* dot_avx512_q8.c, used by the one above */
+bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near_prefetch); /* dot_avx512_q8.c, used by the one above */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
 bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf); /* dot_avx512_q4k.c, likewise; pf: software prefetch */
 void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */
@@ -150,13 +150,14 @@ void *ds4_quant_scratch(int slot, size_t bytes);
  * ("avx2", "avx512", "neon"); false for unknown names. */
 bool ds4_simd_cpu_supports(const char *level);
 
-/* Whether the AVX-512 Q2_K and Q4_K kernels issue software prefetches:
- * DS4_SW_PREFETCH=0 or 1 when set, otherwise yes except on AMD CPUs. On
- * the Intel guest they raised those kernels' stream from DRAM (the
- * prefetch notes above and in dot_avx512*.c); on Zen 5 the hardware
- * prefetchers do better alone (Q2_K and Q4_K streamed 5-15% faster
- * without, docs/performance.md). Q8_0 and IQ2_XXS measured the same or
- * better with them on both, so they keep theirs. */
+/* The software prefetch policy of the AVX-512 Q2_K, Q4_K and Q8_0 kernels:
+ * DS4_SW_PREFETCH=0 or 1 when set, otherwise true except on AMD CPUs.
+ * True: the short-distance prefetches tuned on the Intel guest (the notes
+ * above and in dot_avx512*.c). False (Zen 5): Q2_K and Q4_K leave it to the
+ * hardware prefetchers, which did 5-15% better alone there, and Q8_0 issues
+ * one prefetch into L2 16 KiB ahead per block pair instead of two into L1
+ * 4 KiB ahead (dot_avx512_q8.c, docs/performance.md). IQ2_XXS keeps its
+ * own on both. */
 bool ds4_simd_sw_prefetch(void);
 
 #endif
