@@ -66,7 +66,7 @@ static void q8_act_prep(int64_t n, const void *std_act, void *out) {
 }
 
 static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block_q8_0 *w, int T,
-                                                           const void *const *acts, float *out, bool near) {
+                                                           const uint8_t *const *acts, float *out, bool near) {
     const int64_t nb = n / QK8_0;
     const __m512i zero = _mm512_setzero_si512();
     const __m512i lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block
         const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dh));
         DS4_UNROLL
         for (int t = 0; t < T; t++) {
-            const uint8_t *a = (const uint8_t *)acts[t];
+            const uint8_t *a = acts[t];
             const __m512i s = _mm512_dpbusd_epi32(ncorr, _mm512_loadu_si512((const void *)(a + pair)), wq);
             const __m128 dwx = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd((const double *)(a + scales))));
             const __m512 sc = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(dwx));
@@ -109,31 +109,22 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-#define Q8_FORMS(sfx, near)                                                                        \
-    static float dot_q8_0##sfx(int64_t n, const void *w, const void *act) {                        \
-        float r;                                                                                   \
-        q8_rows(n, w, 1, &act, &r, near);                                                          \
-        return r;                                                                                  \
-    }                                                                                              \
-    static void dot2_q8_0##sfx(int64_t n, const void *w, const void *a0, const void *a1, float o[2]) { \
-        const void *acts[2] = {a0, a1};                                                            \
-        q8_rows(n, w, 2, acts, o, near);                                                           \
-    }                                                                                              \
-    static void dot4_q8_0##sfx(int64_t n, const void *w, const void *const act[4], float o[4]) {   \
-        q8_rows(n, w, 4, act, o, near);                                                            \
-    }                                                                                              \
+/* the one-, two- and four-token entries (simd.h), plus the eight-token one;
+ * _near and _far: the two prefetch policies */
+#define Q8_ENTRIES(sfx, near)                                                                      \
+    DS4_DOT_ENTRIES(q8_0, q8_rows, sfx, near)                                                      \
     static void dot8_q8_0##sfx(int64_t n, const void *w, const void *const act[8], float o[8]) {   \
-        q8_rows(n, w, 8, act, o, near);                                                            \
+        const uint8_t *a[8] = {act[0], act[1], act[2], act[3], act[4], act[5], act[6], act[7]};    \
+        q8_rows(n, w, 8, a, o, near);                                                              \
     }
 
-Q8_FORMS(_near, true)
-Q8_FORMS(_far, false)
+Q8_ENTRIES(_near, true)
+Q8_ENTRIES(_far, false)
 
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
-    *k = near ? (ds4_dot_kernel){.dot = dot_q8_0_near, .dot2 = dot2_q8_0_near, .dot4 = dot4_q8_0_near,
-                                 .dot8 = dot8_q8_0_near, .act_bytes = q8_act_bytes, .act_prep = q8_act_prep}
-              : (ds4_dot_kernel){.dot = dot_q8_0_far, .dot2 = dot2_q8_0_far, .dot4 = dot4_q8_0_far,
-                                 .dot8 = dot8_q8_0_far, .act_bytes = q8_act_bytes, .act_prep = q8_act_prep};
+    *k = (ds4_dot_kernel){.dot = near ? dot_q8_0_near : dot_q8_0_far, .dot2 = near ? dot2_q8_0_near : dot2_q8_0_far,
+                          .dot4 = near ? dot4_q8_0_near : dot4_q8_0_far, .dot8 = near ? dot8_q8_0_near : dot8_q8_0_far,
+                          .act_bytes = q8_act_bytes, .act_prep = q8_act_prep};
     return true;
 }
 
