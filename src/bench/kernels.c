@@ -28,8 +28,14 @@ static const shape flash_shapes[] = {
     {32768, 1024, "32768x1024 (attn_q_b)"},
 };
 
-static const uint32_t all_types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0,
+/* Q8_0_X16 is the layout Q8_0 weights take at load on CPUs with its kernel
+ * (quant.h); it is measured where that is the case. */
+static const uint32_t all_types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16,    DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16,
                                      DS4_TYPE_Q4_K, DS4_TYPE_Q2_K, DS4_TYPE_IQ2_XXS};
+
+static bool type_runs_here(uint32_t type) {
+    return type != DS4_TYPE_Q8_0_X16 || ds4_repack_type(DS4_TYPE_Q8_0, DS4_X16_VALUES) == DS4_TYPE_Q8_0_X16;
+}
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static uint64_t rnd(void) {
@@ -47,9 +53,11 @@ static void fill_template(uint32_t type, uint8_t *t, size_t bytes) {
         for (size_t i = 0; i < bytes / 4; i++) ((float *)t)[i] = unit();
         return;
     }
-    if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) {
+    /* Q8_0_X16 keeps its scales at the end of each row: with every 16-bit
+     * word a small f16, they are valid wherever the rows end. */
+    if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16 || type == DS4_TYPE_Q8_0_X16) {
         for (size_t i = 0; i < bytes / 2; i++)
-            ((uint16_t *)t)[i] = type == DS4_TYPE_F16 ? ds4_f32_to_f16(unit()) : ds4_f32_to_bf16(unit());
+            ((uint16_t *)t)[i] = type == DS4_TYPE_BF16 ? ds4_f32_to_bf16(unit()) : ds4_f32_to_f16(unit());
         return;
     }
     for (size_t i = 0; i < bytes; i++) t[i] = (uint8_t)rnd();
@@ -112,6 +120,7 @@ static ds4_bench_stat measure(uint32_t type, const uint8_t *pool_mem, size_t poo
 }
 
 static bool type_selected(const char *list, uint32_t type) {
+    if (!type_runs_here(type)) return false;
     if (!list) return true;
     const char *name = ds4_type_name(type);
     size_t len = strlen(name);
@@ -132,7 +141,12 @@ static bool types_valid(const char *list) {
         char name[32];
         uint32_t t;
         snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-        if (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t)) {
+        const bool x16 = !strcasecmp(name, ds4_type_name(DS4_TYPE_Q8_0_X16));
+        if (x16 && !type_runs_here(DS4_TYPE_Q8_0_X16)) {
+            fprintf(stderr, "ds4 bench kernels: --types: Q8_0_X16 is used only on CPUs with its kernel (AVX-512 VNNI)\n");
+            return false;
+        }
+        if (!x16 && (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t))) {
             fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
             return false;
         }
@@ -302,7 +316,7 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
         const uint32_t type = all_types[ti];
         if (!type_selected(o->types, type)) continue;
         const size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)cols) * (size_t)rows;
-        uint8_t *w = malloc(mat);
+        uint8_t *w = aligned_alloc(64, (mat + 63) & ~(size_t)63); /* rows start where a model's do: on lines */
         double *gbs = calloc((size_t)o->reps, sizeof(double)), *ns = calloc((size_t)o->reps, sizeof(double));
         if (!w || !gbs || !ns) {
             free(w);

@@ -125,7 +125,8 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
         fprintf(out, "section,name,value,value2,value3,value4\n");
         fprintf(out, "model,layers,%d,,,\nmodel,weight_bytes,%llu,,,\nmodel,threads,%d,,,\nmodel,simd,%s,,,\n", L,
                 (unsigned long long)ds4_model_weight_bytes(m), threads, ds4_simd_level());
-        fprintf(out, "model,weights,%s,%.3f,,\n", in_ram ? "ram" : "mmap", load_s);
+        fprintf(out, "model,weights,%s,%.3f,%llu,\n", in_ram ? "ram" : "mmap", load_s,
+                (unsigned long long)ds4_model_repacked_bytes(m));
         fprintf(out, "triad,gbs,%.3f,%.3f,,\n", triad.best, triad.median);
         fprintf(out, "read_only,gbs,%.3f,%.3f,,\n", readbw.best, readbw.median);
     } else {
@@ -137,7 +138,8 @@ int ds4_bench_model(const ds4_bench_model_opts *o, FILE *out) {
         fprintf(out, "read-only stream (2 of those arrays, nothing written): %.1f GB/s best, %.1f median\n", readbw.best,
                 readbw.median);
         if (in_ram)
-            fprintf(out, "weights: read into huge-page RAM at load (%.2f s)\n", load_s);
+            fprintf(out, "weights: read into huge-page RAM at load (%.2f s), %s regrouped for the kernels\n", load_s,
+                    ds4_format_bytes((double)ds4_model_repacked_bytes(m), b2, sizeof b2));
         else if (pf < 0)
             fprintf(out, "prefault: skipped, %s of weights exceed the available memory (decode will read from disk)\n",
                     ds4_format_bytes((double)mapped, b1, sizeof b1));

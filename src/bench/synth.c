@@ -41,10 +41,11 @@ static float gauss(void) {
     return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
 
-/* A tiny but complete V4 shape (every tensor kind, blocks of 256 fit). */
+/* A tiny but complete V4 shape (every tensor kind, blocks of 256 fit, and
+ * rows of 512 values: the length Q8_0's load-time layout regroups). */
 static void config_tiny(ds4_config *c) {
     ds4_config_flash(c);
-    c->n_embd = 256; c->n_vocab = 1024; c->n_head = 4; c->head_dim = 64; c->n_rot = 16;
+    c->n_embd = 512; c->n_vocab = 1024; c->n_head = 4; c->head_dim = 64; c->n_rot = 16;
     c->q_lora = 64; c->o_lora = 64; c->n_out_group = 2; c->n_expert = 8; c->n_expert_used = 2;
     c->n_ff_exp = 256; c->idx_head = 4; c->idx_dim = 32; c->idx_topk = 8; c->n_swa = 16;
     c->hca_ratio = 8; c->rope_orig_ctx = 4096; c->context_length = 65536;

@@ -140,6 +140,11 @@ ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_err
     ds4_rope_freqs_yarn(m->omega_comp, c->n_rot, c->compress_rope_base, c->rope_scale, (double)c->rope_orig_ctx,
                         c->yarn_beta_fast, c->yarn_beta_slow);
     m->pool = ds4_pool_create(opts->n_threads > 0 ? opts->n_threads : physical_cores());
+    /* Weights in the process's own memory take the kernels' preferred
+     * layouts (Q8_0 regrouped for AVX-512); a shared file mapping stays as
+     * stored. */
+    const char *rp = getenv("DS4_REPACK"); /* "0": keep the stored layouts (A/B runs, debugging) */
+    if (gguf_is_copy(f) && !(rp && !strcmp(rp, "0"))) m->repacked_bytes = ds4_weights_repack(&m->w, c->n_layer, m->pool);
     pthread_mutex_init(&m->eval_lock, NULL);
     return m;
 }
@@ -162,6 +167,7 @@ int ds4_model_n_vocab(const ds4_model *m) { return m->cfg.n_vocab; }
 int ds4_model_n_layers(const ds4_model *m) { return m->cfg.n_layer; }
 uint64_t ds4_model_weight_bytes(const ds4_model *m) { return m->w.mapped_bytes; }
 bool ds4_model_weights_in_ram(const ds4_model *m) { return gguf_is_copy(m->file); }
+uint64_t ds4_model_repacked_bytes(const ds4_model *m) { return m->repacked_bytes; }
 const ds4_config *ds4_model_config(const ds4_model *m) { return &m->cfg; }
 ds4_numerics ds4_model_numerics(const ds4_model *m) { return m->numerics; }
 int ds4_model_threads(const ds4_model *m) { return m->pool ? ds4_pool_threads(m->pool) : 1; }

@@ -29,12 +29,26 @@ static const type_info table[N_TYPES] = {
     [35] = {"TQ2_0", 256, 66},  [39] = {"MXFP4", 32, 17},
 };
 
+/* In-memory layouts (types.h), from DS4_TYPE_Q8_0_X16 on. */
+static const type_info memory_table[] = {
+    {"Q8_0_X16", 512, 544},
+};
+#define N_MEMORY_TYPES (sizeof memory_table / sizeof memory_table[0])
+
 bool ds4_type_known(uint32_t type) {
     return type < N_TYPES && table[type].name != NULL;
 }
 
+/* File types and in-memory layouts; NULL for anything else. */
+static const type_info *info(uint32_t type) {
+    if (ds4_type_known(type)) return &table[type];
+    if (type >= DS4_TYPE_Q8_0_X16 && type - DS4_TYPE_Q8_0_X16 < N_MEMORY_TYPES) return &memory_table[type - DS4_TYPE_Q8_0_X16];
+    return NULL;
+}
+
 const char *ds4_type_name(uint32_t type) {
-    return ds4_type_known(type) ? table[type].name : "?";
+    const type_info *t = info(type);
+    return t ? t->name : "?";
 }
 
 bool ds4_type_from_name(const char *name, uint32_t *type) {
@@ -53,16 +67,19 @@ bool ds4_type_from_name(const char *name, uint32_t *type) {
 }
 
 uint32_t ds4_type_block_elems(uint32_t type) {
-    return ds4_type_known(type) ? table[type].block_elems : 0;
+    const type_info *t = info(type);
+    return t ? t->block_elems : 0;
 }
 
 uint32_t ds4_type_block_bytes(uint32_t type) {
-    return ds4_type_known(type) ? table[type].block_bytes : 0;
+    const type_info *t = info(type);
+    return t ? t->block_bytes : 0;
 }
 
 uint64_t ds4_row_bytes(uint32_t type, uint64_t n) {
-    if (!ds4_type_known(type)) return 0;
-    uint64_t be = table[type].block_elems, bb = table[type].block_bytes;
+    const type_info *t = info(type);
+    if (!t) return 0;
+    uint64_t be = t->block_elems, bb = t->block_bytes;
     if (n % be) return 0;
     uint64_t blocks = n / be;
     if (blocks > UINT64_MAX / bb) return 0; /* overflow: callers treat 0 as invalid */

@@ -25,9 +25,21 @@ enum {
     DS4_TYPE_BF16 = 30,
 };
 
-bool ds4_type_known(uint32_t type);
+/* Layouts ds4 makes in memory at load time (quant/repack.c) and never
+ * stores: ds4_type_known() is false for them, so the GGUF reader and writer
+ * reject them, while the name, block size and row size below know them.
+ * Ids above every ggml id, so a future ggml type cannot collide.
+ *   Q8_0_X16: Q8_0 rows with 16 blocks (512 values) per group, their quants
+ *   interleaved four bytes at a time and stored + 128, the row's f16 scales
+ *   after all its quants (layout in quant/quant.h). Same bytes per row as
+ *   Q8_0; rows of a multiple of 512 values only. */
+enum {
+    DS4_TYPE_Q8_0_X16 = 64,
+};
+
+bool ds4_type_known(uint32_t type);                        /* a ggml type a file may hold */
 const char *ds4_type_name(uint32_t type);                  /* "Q8_0", "IQ2_XXS"; "?" if unknown */
-bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive */
+bool ds4_type_from_name(const char *name, uint32_t *type); /* case-insensitive; file types only */
 uint32_t ds4_type_block_elems(uint32_t type);               /* 0 if unknown */
 uint32_t ds4_type_block_bytes(uint32_t type);               /* 0 if unknown */
 /* Bytes of a row of n elements; 0 if the type is unknown, n is not a

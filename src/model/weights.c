@@ -112,3 +112,35 @@ void ds4_weights_free(ds4_weights *w) {
     free(w->layers);
     memset(w, 0, sizeof *w);
 }
+
+/* ---- load-time layouts ---- */
+
+/* n matrices of rows x cols at data, as one run of rows (a matrix is one
+ * expert of a stack). The memory is the process's private copy of the file
+ * (ds4_weights_repack's contract), so writing through it is sound. */
+static uint64_t repack_run(const void *data, uint32_t *type, int64_t rows, int64_t cols, ds4_pool *pool) {
+    const uint32_t to = ds4_repack_type(*type, cols);
+    if (to == *type || !data) return 0;
+    if (!ds4_repack_rows(*type, to, (void *)(uintptr_t)data, rows, cols, pool, NULL)) return 0;
+    *type = to;
+    return (uint64_t)rows * ds4_row_bytes(to, (uint64_t)cols);
+}
+
+static uint64_t repack_mat(ds4_mat *m, ds4_pool *pool) { return repack_run(m->data, &m->type, m->rows, m->cols, pool); }
+
+static uint64_t repack_exps(ds4_exps *x, ds4_pool *pool) {
+    return repack_run(x->data, &x->type, x->rows * x->n, x->cols, pool);
+}
+
+uint64_t ds4_weights_repack(ds4_weights *w, int n_layer, ds4_pool *pool) {
+    uint64_t bytes = repack_mat(&w->output, pool) + repack_mat(&w->out_hc_fn, pool);
+    for (int l = 0; l < n_layer; l++) {
+        ds4_layer_weights *L = &w->layers[l];
+        ds4_mat *mats[] = {&L->hc_attn_fn, &L->hc_ffn_fn, &L->q_a, &L->q_b, &L->kv, &L->out_a, &L->out_b,
+                           &L->comp_kv, &L->comp_gate, &L->idx_q_b, &L->idx_proj, &L->idxc_kv, &L->idxc_gate,
+                           &L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) bytes += repack_mat(mats[i], pool);
+        bytes += repack_exps(&L->gate_exps, pool) + repack_exps(&L->up_exps, pool) + repack_exps(&L->down_exps, pool);
+    }
+    return bytes;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/pool.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
 
@@ -72,5 +73,13 @@ typedef struct ds4_weights {
 /* Validates every tensor (model/tensors.h) and binds them. */
 bool ds4_weights_bind(const ds4_config *c, const gguf_file *f, ds4_weights *w, ds4_error *err);
 void ds4_weights_free(ds4_weights *w);
+
+/* Rewrites, in place, every matrix the forward pass only multiplies (all but
+ * the token embedding, whose rows are read directly) into the layout the
+ * running CPU's kernels prefer (ds4_repack_type: Q8_0 -> Q8_0_X16 on
+ * AVX-512), and retypes its binding. Only for weights read into private
+ * memory (gguf_is_copy): a file mapping is shared and stays as stored.
+ * Returns the bytes rewritten. */
+uint64_t ds4_weights_repack(ds4_weights *w, int n_layer, ds4_pool *pool);
 
 #endif

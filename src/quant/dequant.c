@@ -33,6 +33,16 @@ static void deq_q8_0(const block_q8_0 *x, float *y, int64_t nb) {
     }
 }
 
+static void deq_q8_0_x16(const uint8_t *q, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const uint8_t *grp = q + ds4_x16_quants_at(i / 16) + 4 * (i % 16);
+        uint16_t h;
+        memcpy(&h, q + ds4_x16_scales_at(n, i / 16) + 2 * (i % 16), 2);
+        const float d = ds4_f16_to_f32(h);
+        for (int j = 0; j < QK8_0; j++) y[i * QK8_0 + j] = d * (float)((int)grp[64 * (j / 4) + j % 4] - 128);
+    }
+}
+
 static void deq_q2_K(const block_q2_K *x, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, y += QK_K) {
         const float d = ds4_f16_to_f32(x[i].d);
@@ -123,6 +133,7 @@ void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
     case DS4_TYPE_Q4_K: deq_q4_K(src, dst, nb); break;
     case DS4_TYPE_IQ2_XXS: deq_iq2_xxs(src, dst, nb); break;
     case DS4_TYPE_Q8_K: deq_q8_K(src, dst, nb); break;
+    case DS4_TYPE_Q8_0_X16: deq_q8_0_x16(src, dst, n); break;
     default: ds4_quant_bad_type("dequantize_row", type);
     }
 }

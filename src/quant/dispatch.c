@@ -12,10 +12,11 @@
 #include "quant/quant_internal.h"
 #include "quant/simd.h"
 
-#define N_TYPES 40
+#define N_TYPES (DS4_TYPE_Q8_0_X16 + 1) /* every ggml id and the in-memory layouts */
 
 static ds4_vec_dot_fn g_dot[N_TYPES];
 static ds4_dot_kernel g_kern[N_TYPES];
+static bool g_simd[N_TYPES]; /* g_kern[t] comes from a SIMD level */
 static const char *g_level = "scalar";
 static ds4_act_quant_fn g_q8_0, g_q8_K;
 
@@ -40,6 +41,7 @@ static void take_level(const char *name, bool (*get)(uint32_t, ds4_dot_kernel *)
         ds4_dot_kernel k;
         if (!g_dot[t] || !get(t, &k)) continue;
         g_kern[t] = k;
+        g_simd[t] = true;
         if (!k.act_prep) g_dot[t] = k.dot; /* g_dot takes the standard activation layout */
         any = true;
     }
@@ -78,6 +80,11 @@ ds4_dot_kernel ds4_dot_kernel_for(uint32_t weight_type) {
 const char *ds4_simd_level(void) {
     pthread_once(&g_once, init);
     return g_level;
+}
+
+bool ds4_dot_kernel_is_simd(uint32_t weight_type) {
+    pthread_once(&g_once, init);
+    return weight_type < N_TYPES && g_simd[weight_type];
 }
 
 ds4_vec_dot_fn ds4_vec_dot_fn_for(uint32_t weight_type) {

@@ -1,4 +1,5 @@
-/* AVX-512 Q8_0 x Q8_0 for one to eight tokens.
+/* AVX-512 Q8_0 x Q8_0 for one to eight tokens, in the file's block layout
+ * and in the regrouped Q8_0_X16 made at load (second half of this file).
  *
  * Prefill spends about half of its kernel time in Q8_0 products (attention
  * projections, shared expert, indexer), and the AVX2 kernel pays a scalar
@@ -109,17 +110,10 @@ static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* the one-, two- and four-token entries (simd.h), plus the eight-token one;
- * _near and _far: the two prefetch policies */
-#define Q8_ENTRIES(sfx, near)                                                                      \
-    DS4_DOT_ENTRIES(q8_0, q8_rows, sfx, near)                                                      \
-    static void dot8_q8_0##sfx(int64_t n, const void *w, const void *const act[8], float o[8]) {   \
-        const uint8_t *a[8] = {act[0], act[1], act[2], act[3], act[4], act[5], act[6], act[7]};    \
-        q8_rows(n, w, 8, a, o, near);                                                              \
-    }
-
-Q8_ENTRIES(_near, true)
-Q8_ENTRIES(_far, false)
+/* the one- to eight-token entries (simd.h); _near and _far: the two
+ * prefetch policies */
+DS4_DOT_ENTRIES8(q8_0, q8_rows, _near, true)
+DS4_DOT_ENTRIES8(q8_0, q8_rows, _far, false)
 
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
     *k = (ds4_dot_kernel){.dot = near ? dot_q8_0_near : dot_q8_0_far, .dot2 = near ? dot2_q8_0_near : dot2_q8_0_far,
@@ -128,11 +122,113 @@ bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
     return true;
 }
 
+/* ---- Q8_0_X16 (quant.h): the regrouped layout made at load ----
+ * Per group of 16 blocks and token: eight vpdpbusd (one aligned weight load
+ * each, shared by the tokens) into a chain that starts from the prepared
+ * -128 x sum(y) per block, so each dword lane ends with block l's exact
+ * integer sum; then one multiply of the 16 weight scales (one vcvtph2ps per
+ * group) by the 16 activation scales, a conversion and an FMA. That is ~1.4
+ * vector operations per 64 bytes of weights for one token, against ~6 in the
+ * block-pair form above, and ~4 per token in prefill's token groups against
+ * ~12.
+ *
+ * Prepared activations: per group 512 bytes of quants in the weights'
+ * order (signed, as quantized), then 16 int32 -128 x sum of block l's quants,
+ * then 16 floats: block l's scale. */
+#define X16_ACT_CORR 512
+#define X16_ACT_SCALE 576
+#define X16_ACT_BYTES 640
+
+static size_t x16_act_bytes(int64_t n) { return (size_t)(n / DS4_X16_VALUES) * X16_ACT_BYTES; }
+
+static void x16_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_0 *x = std_act;
+    uint8_t *o = out;
+    for (int64_t g = 0; g < n / DS4_X16_VALUES; g++, o += X16_ACT_BYTES) {
+        int32_t corr[16];
+        float d[16];
+        for (int l = 0; l < 16; l++) {
+            const block_q8_0 *b = &x[16 * g + l];
+            int sum = 0;
+            for (int j = 0; j < QK8_0; j++) sum += b->qs[j];
+            corr[l] = -128 * sum;
+            d[l] = _cvtsh_ss(b->d);
+            for (int k = 0; k < 8; k++) memcpy(o + 64 * k + 4 * l, b->qs + 4 * k, 4);
+        }
+        memcpy(o + X16_ACT_CORR, corr, sizeof corr);
+        memcpy(o + X16_ACT_SCALE, d, sizeof d);
+    }
+}
+
+/* Row w (n values) against T prepared activation rows; out[t] per row. The
+ * integer sums are exact in any order (the one-token form splits its chain
+ * in two for latency), and the float steps per token are the same for any
+ * T, so every form returns the one-token result. pf: one line into L1
+ * DS4_PF_DIST ahead per line read, where ds4_simd_sw_prefetch() says so; on
+ * Zen 5 (where it does not) the hardware prefetchers alone streamed this
+ * loop 2-7% faster than the block-pair kernel with its L2 prefetch, and the
+ * L1 prefetch made it 5-10% slower than that (docs/performance.md). */
+static inline __attribute__((always_inline)) void x16_rows(int64_t n, const uint8_t *w, int T,
+                                                            const uint8_t *const *acts, float *out, bool pf) {
+    const int64_t ng = n / DS4_X16_VALUES;
+    __m512 acc[8];
+    DS4_UNROLL
+    for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *wg = w + ds4_x16_quants_at(g);
+        if (pf) {
+            DS4_UNROLL
+            for (int o = 0; o < DS4_X16_VALUES; o += 64) DS4_PREFETCH(wg + o);
+        }
+        __m512i q[8];
+        DS4_UNROLL
+        for (int k = 0; k < 8; k++) q[k] = _mm512_loadu_si512((const void *)(wg + 64 * k));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + ds4_x16_scales_at(n, g))));
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const uint8_t *a = acts[t] + g * X16_ACT_BYTES;
+            __m512i s = _mm512_loadu_si512((const void *)(a + X16_ACT_CORR));
+            if (T == 1) {
+                __m512i s1 = _mm512_setzero_si512();
+                DS4_UNROLL
+                for (int k = 0; k < 8; k += 2) {
+                    s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
+                    s1 = _mm512_dpbusd_epi32(s1, q[k + 1], _mm512_loadu_si512((const void *)(a + 64 * k + 64)));
+                }
+                s = _mm512_add_epi32(s, s1);
+            } else {
+                DS4_UNROLL
+                for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
+            }
+            const __m512 f = _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(a + X16_ACT_SCALE)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc[t]);
+        }
+    }
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _pf, true)
+DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _hw, false)
+
+bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf) {
+    *k = (ds4_dot_kernel){.dot = pf ? dot_q8_0_x16_pf : dot_q8_0_x16_hw, .dot2 = pf ? dot2_q8_0_x16_pf : dot2_q8_0_x16_hw,
+                          .dot4 = pf ? dot4_q8_0_x16_pf : dot4_q8_0_x16_hw, .dot8 = pf ? dot8_q8_0_x16_pf : dot8_q8_0_x16_hw,
+                          .act_bytes = x16_act_bytes, .act_prep = x16_act_prep};
+    return true;
+}
+
 #else
 
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
     (void)k;
     (void)near;
+    return false;
+}
+
+bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf) {
+    (void)k;
+    (void)pf;
     return false;
 }
 

@@ -12,7 +12,7 @@
 
 uint32_t ds4_act_type(uint32_t weight_type) {
     switch (weight_type) {
-    case DS4_TYPE_Q8_0: return DS4_TYPE_Q8_0;
+    case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: return DS4_TYPE_Q8_0;
     case DS4_TYPE_Q2_K: case DS4_TYPE_Q4_K: case DS4_TYPE_IQ2_XXS: return DS4_TYPE_Q8_K;
     case DS4_TYPE_F32: case DS4_TYPE_F16: case DS4_TYPE_BF16: return DS4_TYPE_F32;
     default: return UINT32_MAX;
@@ -66,6 +66,22 @@ float ds4_vec_dot_q8_0_ref(int64_t n, const void *w, const void *act) {
         int isum = 0;
         for (int j = 0; j < QK8_0; j++) isum += a[i].qs[j] * b[i].qs[j];
         s += (ds4_f16_to_f32(a[i].d) * ds4_f16_to_f32(b[i].d)) * (float)isum;
+    }
+    return s;
+}
+
+/* The same sums as Q8_0's, read from the regrouped layout (quant.h). */
+float ds4_vec_dot_q8_0_x16_ref(int64_t n, const void *w, const void *act) {
+    const uint8_t *q = w;
+    const block_q8_0 *b = act;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const uint8_t *grp = q + ds4_x16_quants_at(i / 16) + 4 * (i % 16);
+        int isum = 0;
+        for (int j = 0; j < QK8_0; j++) isum += ((int)grp[64 * (j / 4) + j % 4] - 128) * b[i].qs[j];
+        uint16_t d;
+        memcpy(&d, q + ds4_x16_scales_at(n, i / 16) + 2 * (i % 16), 2);
+        s += (ds4_f16_to_f32(d) * ds4_f16_to_f32(b[i].d)) * (float)isum;
     }
     return s;
 }
@@ -151,6 +167,7 @@ ds4_vec_dot_fn ds4_vec_dot_ref_fn(uint32_t weight_type) {
     case DS4_TYPE_Q2_K: return ds4_vec_dot_q2_K_ref;
     case DS4_TYPE_Q4_K: return ds4_vec_dot_q4_K_ref;
     case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_ref;
+    case DS4_TYPE_Q8_0_X16: return ds4_vec_dot_q8_0_x16_ref;
     default: return NULL;
     }
 }

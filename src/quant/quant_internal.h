@@ -52,12 +52,16 @@ float ds4_vec_dot_q8_0_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_q2_K_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_q4_K_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_iq2_xxs_ref(int64_t n, const void *w, const void *act);
+float ds4_vec_dot_q8_0_x16_ref(int64_t n, const void *w, const void *act);
 
 typedef float (*ds4_vec_dot_fn)(int64_t n, const void *w, const void *act);
 /* The reference kernel of a weight type, NULL if it has none. */
 ds4_vec_dot_fn ds4_vec_dot_ref_fn(uint32_t weight_type);
 /* The kernel the dispatcher picked for a weight type (dispatch.c). */
 ds4_vec_dot_fn ds4_vec_dot_fn_for(uint32_t weight_type);
+/* True when that kernel comes from a SIMD level, not the reference. */
+bool ds4_dot_kernel_is_simd(uint32_t weight_type);
+
 
 /* Aborts with a message: a kernel was asked for a type without kernels.
  * Callers (model loader, converter) validate types with

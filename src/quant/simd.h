@@ -63,6 +63,14 @@
         rows(n, wv, 4, a, o, pf);                                                                       \
     }
 
+/* The same plus the eight-token entry dot8_<name><sfx>. */
+#define DS4_DOT_ENTRIES8(name, rows, sfx, pf)                                                           \
+    DS4_DOT_ENTRIES(name, rows, sfx, pf)                                                                \
+    static void dot8_##name##sfx(int64_t n, const void *wv, const void *const act[8], float o[8]) {     \
+        const uint8_t *a[8] = {act[0], act[1], act[2], act[3], act[4], act[5], act[6], act[7]};         \
+        rows(n, wv, 8, a, o, pf);                                                                       \
+    }
+
 /* Before the small loops over tokens and accumulators of the multi-token
  * kernels: they must unroll so the per-token accumulators stay in registers
  * (GCC otherwise keeps such arrays in memory: F16 x 4 tokens ran at 0.7x). */
@@ -123,6 +131,7 @@ static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near_prefetch); /* dot_avx512_q8.c, used by the one above */
+bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf);         /* dot_avx512_q8.c, likewise */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
 bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf); /* dot_avx512_q4k.c, likewise; pf: software prefetch */
 void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */

@@ -28,7 +28,7 @@ static const level levels[] = {
     {"avx512", ds4_simd_avx512_kernel},
     {"neon", ds4_simd_neon_kernel},
 };
-static const uint32_t types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0,
+static const uint32_t types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16,
                                  DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
 
 /* Under ASan the tests run with DS4_TEST_LIGHT=1: less work, same checks. */
@@ -58,6 +58,19 @@ static void deq_weights(uint32_t type, const void *w, int64_t n, double *out) {
     } else if (type == DS4_TYPE_Q8_0) {
         const block_q8_0 *b = w;
         for (int64_t i = 0; i < n; i++) out[i] = f16d(b[i / 32].d) * b[i / 32].qs[i % 32];
+    } else if (type == DS4_TYPE_Q8_0_X16) {
+        /* quant.h: byte 64k + 4l + i of group g is quant 4k + i of block
+         * 16g + l, plus 128; groups two by two, each pair's 32 f16 scales
+         * after its 1024 quants (an odd last group: 16 after 512) */
+        const uint8_t *q = w;
+        const int64_t ng = n / 512;
+        for (int64_t e = 0; e < n; e++) {
+            int64_t b = e / 32, j = e % 32, g = b / 16, pair = g / 2, in_pair = 2 * pair + 1 < ng ? 2 : 1;
+            const uint8_t *chunk = q + 1088 * pair;
+            uint16_t d;
+            memcpy(&d, chunk + 512 * in_pair + 32 * (g % 2) + 2 * (b % 16), 2);
+            out[e] = f16d(d) * ((int)chunk[512 * (g % 2) + 64 * (j / 4) + 4 * (b % 16) + j % 4] - 128);
+        }
     } else if (type == DS4_TYPE_Q2_K) {
         const block_q2_K *b = w;
         for (int64_t i = 0; i < n; i++) {
@@ -116,6 +129,13 @@ static uint16_t rand_f16_wide(void) {
 }
 
 static void fill_weights(uint32_t type, void *w, int64_t n, bool exact) {
+    if (type == DS4_TYPE_Q8_0_X16) { /* a Q8_0 row, regrouped */
+        void *q = malloc(ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)n));
+        fill_weights(DS4_TYPE_Q8_0, q, n, exact);
+        ds4_repack_row_q8_0_x16(q, w, n);
+        free(q);
+        return;
+    }
     if (type == DS4_TYPE_F32 || type == DS4_TYPE_F16 || type == DS4_TYPE_BF16) {
         double scale = exact ? 1.0 : pow(10.0, irange(-3, 3));
         for (int64_t i = 0; i < n; i++) {
@@ -181,7 +201,7 @@ static void fill_act(uint32_t type, void *a, int64_t n, bool exact, int qmax) {
 static int exact_qmax(uint32_t type, int64_t n) {
     double per_q;
     switch (type) {
-    case DS4_TYPE_Q8_0: per_q = 32.0 * 128 * (double)(n / 32); break;
+    case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: per_q = 32.0 * 128 * (double)(n / 32); break;
     case DS4_TYPE_Q2_K: per_q = (256.0 * 15 * 3 + 16.0 * 15 * 16) * (double)(n / 256); break;
     case DS4_TYPE_Q4_K: per_q = (256.0 * 63 * 15 + 8.0 * 63 * 32) * (double)(n / 256); break;
     case DS4_TYPE_IQ2_XXS: per_q = 256.0 * 31 * 43 * (double)(n / 256); break;
@@ -377,15 +397,17 @@ Test(simd, exact_mode_bounds_are_tight_enough_to_cover_full_weight_range) {
  * the kernel has them, then single tokens) equals per-row ds4_vec_dot
  * exactly; matvec on a pool of 2 equals it too. */
 static void check_matmul_equals_vec_dot(uint32_t type, int64_t cols, int64_t rows, int64_t n_tok) {
-    const size_t rb = ds4_row_bytes(type, cols), bb = ds4_type_block_bytes(type);
+    const size_t rb = ds4_row_bytes(type, cols);
     uint8_t *W = malloc(rb * rows);
-    fill_weights(type, W, cols * rows, false);
-    if (type == DS4_TYPE_IQ2_XXS || type == DS4_TYPE_Q8_0 || type == DS4_TYPE_Q2_K) /* a moderate block scale */
-        for (size_t off = 0; off < rb * (size_t)rows; off += bb) {
+    const uint32_t filled = type == DS4_TYPE_Q8_0_X16 ? DS4_TYPE_Q8_0 : type; /* Q8_0_X16: Q8_0 rows, regrouped below */
+    fill_weights(filled, W, cols * rows, false);
+    if (filled == DS4_TYPE_IQ2_XXS || filled == DS4_TYPE_Q8_0 || filled == DS4_TYPE_Q2_K) /* a moderate block scale */
+        for (size_t off = 0; off < rb * (size_t)rows; off += ds4_type_block_bytes(filled)) {
             uint16_t d = ds4_f32_to_f16(0.01f);
             if (type == DS4_TYPE_Q2_K) memcpy(W + off + offsetof(block_q2_K, d), &d, 2), memcpy(W + off + offsetof(block_q2_K, dmin), &d, 2);
             else memcpy(W + off, &d, 2);
         }
+    if (type == DS4_TYPE_Q8_0_X16) cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, type, W, rows, cols, NULL, NULL));
     float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok);
     float *y = malloc(sizeof(float) * rows);
     for (int64_t i = 0; i < cols * n_tok; i++) X[i] = (float)(unif() * 2 - 1);
@@ -419,6 +441,10 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 96, 7, 11);
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0, 32, 3, 7);
+    /* Q8_0_X16 (its kernel where the CPU has one, else the reference):
+     * eight-token groups, then four, two and one */
+    check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 1536, 3, 15);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 768, 5, 7);
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
@@ -553,4 +579,63 @@ Test(simd, matvec_batch_multi_token_jobs_equal_matmul) {
         free(jobs[j].y);
     }
     free(X);
+}
+
+/* ---- Q8_0_X16, the layout Q8_0 takes at load (quant.h) ---- */
+
+/* Regrouping moves bytes only: the dequantized row and the reference dot
+ * product are bit for bit those of the Q8_0 row it came from. */
+Test(simd, q8_0_x16_holds_the_same_values_as_its_q8_0_row) {
+    const int64_t lens[] = {512, 1024, 4096, 33 * 512};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int64_t n = lens[li];
+        const size_t rb = ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)n);
+        cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q8_0_X16, (uint64_t)n), rb, "same bytes per row");
+        uint8_t *q = malloc(rb), *x = malloc(rb), *a = malloc(rb);
+        float *dq = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
+        fill_weights(DS4_TYPE_Q8_0, q, n, false);
+        fill_act(DS4_TYPE_Q8_0, a, n, false, 127);
+        ds4_repack_row_q8_0_x16(q, x, n);
+        ds4_dequantize_row(DS4_TYPE_Q8_0, q, dq, n);
+        ds4_dequantize_row(DS4_TYPE_Q8_0_X16, x, dx, n);
+        cr_assert_eq(memcmp(dq, dx, sizeof(float) * (size_t)n), 0, "n=%ld: dequantized rows differ", (long)n);
+        const float rq = ds4_vec_dot_ref(DS4_TYPE_Q8_0, n, q, a), rx = ds4_vec_dot_ref(DS4_TYPE_Q8_0_X16, n, x, a);
+        cr_assert(!memcmp(&rq, &rx, sizeof rq), "n=%ld: reference dots %.9g vs %.9g", (long)n, rq, rx);
+        /* in place over many rows, on a pool, equals row by row */
+        uint8_t *rows = malloc(3 * rb), *want = malloc(3 * rb);
+        for (int r = 0; r < 3; r++) {
+            fill_weights(DS4_TYPE_Q8_0, rows + r * rb, n, false);
+            ds4_repack_row_q8_0_x16(rows + r * rb, want + r * rb, n);
+        }
+        ds4_pool *pool = ds4_pool_create(2);
+        cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16, rows, 3, n, pool, NULL));
+        ds4_pool_destroy(pool);
+        cr_assert_eq(memcmp(rows, want, 3 * rb), 0);
+        free(q), free(x), free(a), free(dq), free(dx), free(rows), free(want);
+    }
+}
+
+Test(simd, q8_0_x16_is_a_memory_layout_only) {
+    /* never a file type: the GGUF reader and writer reject it by this test */
+    cr_assert_not(ds4_type_known(DS4_TYPE_Q8_0_X16));
+    cr_assert_not(ds4_type_has_kernels(DS4_TYPE_Q8_0_X16));
+    cr_assert_str_eq(ds4_type_name(DS4_TYPE_Q8_0_X16), "Q8_0_X16");
+    uint32_t t;
+    cr_assert_not(ds4_type_from_name("Q8_0_X16", &t));
+    cr_assert_eq(ds4_act_type(DS4_TYPE_Q8_0_X16), DS4_TYPE_Q8_0);
+    /* rows of whole groups of 512 values only */
+    cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q8_0_X16, 256), 0);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 256), DS4_TYPE_Q8_0);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 768), DS4_TYPE_Q8_0);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 4096), DS4_TYPE_Q2_K);
+    const uint32_t want = ds4_simd_cpu_supports("avx512") && !strcmp(ds4_simd_level(), "avx512") ? DS4_TYPE_Q8_0_X16
+                                                                                              : DS4_TYPE_Q8_0;
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 4096), want);
+    /* conversions it cannot make are refused with a message */
+    uint8_t buf[1088] = {0};
+    ds4_error err;
+    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16, buf, 1, 544, NULL, &err));
+    cr_assert(strstr(err.msg, "544") != NULL, "%s", err.msg);
+    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q8_0_X16, buf, 1, 512, NULL, &err));
+    cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0, buf, 1, 512, NULL, &err), "same layout: nothing to do");
 }

@@ -30,6 +30,7 @@ struct ds4_model {
     float *omega_main; /* n_rot/2 RoPE frequencies, sliding-only layers */
     float *omega_comp; /* n_rot/2 YaRN frequencies, compressed layers */
     int hadamard_block; /* official numerics: WHT length on indexer vectors */
+    uint64_t repacked_bytes; /* weights rewritten into the kernels' layouts at load */
 };
 
 /* One compressor's incremental state (§7, §11). Tokens of the window being
