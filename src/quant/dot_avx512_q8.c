@@ -116,9 +116,7 @@ DS4_DOT_ENTRIES8(q8_0, q8_rows, _near, true)
 DS4_DOT_ENTRIES8(q8_0, q8_rows, _far, false)
 
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
-    *k = (ds4_dot_kernel){.dot = near ? dot_q8_0_near : dot_q8_0_far, .dot2 = near ? dot2_q8_0_near : dot2_q8_0_far,
-                          .dot4 = near ? dot4_q8_0_near : dot4_q8_0_far, .dot8 = near ? dot8_q8_0_near : dot8_q8_0_far,
-                          .act_bytes = q8_act_bytes, .act_prep = q8_act_prep};
+    *k = DS4_DOT_KERNEL8(q8_0, _near, _far, near, q8_act_bytes, q8_act_prep);
     return true;
 }
 
@@ -212,9 +210,7 @@ DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _pf, true)
 DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _hw, false)
 
 bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf) {
-    *k = (ds4_dot_kernel){.dot = pf ? dot_q8_0_x16_pf : dot_q8_0_x16_hw, .dot2 = pf ? dot2_q8_0_x16_pf : dot2_q8_0_x16_hw,
-                          .dot4 = pf ? dot4_q8_0_x16_pf : dot4_q8_0_x16_hw, .dot8 = pf ? dot8_q8_0_x16_pf : dot8_q8_0_x16_hw,
-                          .act_bytes = x16_act_bytes, .act_prep = x16_act_prep};
+    *k = DS4_DOT_KERNEL8(q8_0_x16, _pf, _hw, pf, x16_act_bytes, x16_act_prep);
     return true;
 }
 

@@ -71,6 +71,13 @@
         rows(n, wv, 8, a, o, pf);                                                                       \
     }
 
+/* The kernel of the DS4_DOT_ENTRIES8 entries with suffix a where `first`
+ * holds, else with suffix b, and the given activation layout. */
+#define DS4_DOT_KERNEL8(name, a, b, first, bytes_fn, prep_fn)                                                    \
+    ((ds4_dot_kernel){.dot = (first) ? dot_##name##a : dot_##name##b, .dot2 = (first) ? dot2_##name##a : dot2_##name##b, \
+                      .dot4 = (first) ? dot4_##name##a : dot4_##name##b, .dot8 = (first) ? dot8_##name##a : dot8_##name##b, \
+                      .act_bytes = (bytes_fn), .act_prep = (prep_fn)})
+
 /* Before the small loops over tokens and accumulators of the multi-token
  * kernels: they must unroll so the per-token accumulators stay in registers
  * (GCC otherwise keeps such arrays in memory: F16 x 4 tokens ran at 0.7x). */
