@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/tensors.h"
+#include "base/progress.h"
 #include "quant/quant.h"
 
 static ds4_mat as_mat(const gguf_tensor *t) {
@@ -117,30 +118,44 @@ void ds4_weights_free(ds4_weights *w) {
 
 /* n matrices of rows x cols at data, as one run of rows (a matrix is one
  * expert of a stack). The memory is the process's private copy of the file
- * (ds4_weights_repack's contract), so writing through it is sound. */
-static uint64_t repack_run(const void *data, uint32_t *type, int64_t rows, int64_t cols, ds4_pool *pool) {
+ * (ds4_weights_repack's contract), so writing through it is sound. bar NULL:
+ * only count the bytes that would be rewritten. */
+static uint64_t repack_run(const void *data, uint32_t *type, int64_t rows, int64_t cols, ds4_pool *pool,
+                           ds4_progress *bar) {
     const uint32_t to = ds4_repack_type(*type, cols);
     if (to == *type || !data) return 0;
+    const uint64_t bytes = (uint64_t)rows * ds4_row_bytes(to, (uint64_t)cols);
+    if (!bar) return bytes;
     if (!ds4_repack_rows(*type, to, (void *)(uintptr_t)data, rows, cols, pool, NULL)) return 0;
     *type = to;
-    return (uint64_t)rows * ds4_row_bytes(to, (uint64_t)cols);
+    ds4_progress_add(bar, bytes);
+    return bytes;
 }
 
-static uint64_t repack_mat(ds4_mat *m, ds4_pool *pool) { return repack_run(m->data, &m->type, m->rows, m->cols, pool); }
-
-static uint64_t repack_exps(ds4_exps *x, ds4_pool *pool) {
-    return repack_run(x->data, &x->type, x->rows * x->n, x->cols, pool);
-}
-
-uint64_t ds4_weights_repack(ds4_weights *w, int n_layer, ds4_pool *pool) {
-    uint64_t bytes = repack_mat(&w->output, pool) + repack_mat(&w->out_hc_fn, pool);
+static uint64_t repack_all(ds4_weights *w, int n_layer, ds4_pool *pool, ds4_progress *bar) {
+    uint64_t bytes = repack_run(w->output.data, &w->output.type, w->output.rows, w->output.cols, pool, bar);
+    bytes += repack_run(w->out_hc_fn.data, &w->out_hc_fn.type, w->out_hc_fn.rows, w->out_hc_fn.cols, pool, bar);
     for (int l = 0; l < n_layer; l++) {
         ds4_layer_weights *L = &w->layers[l];
         ds4_mat *mats[] = {&L->hc_attn_fn, &L->hc_ffn_fn, &L->q_a, &L->q_b, &L->kv, &L->out_a, &L->out_b,
                            &L->comp_kv, &L->comp_gate, &L->idx_q_b, &L->idx_proj, &L->idxc_kv, &L->idxc_gate,
                            &L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) bytes += repack_mat(mats[i], pool);
-        bytes += repack_exps(&L->gate_exps, pool) + repack_exps(&L->up_exps, pool) + repack_exps(&L->down_exps, pool);
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            bytes += repack_run(mats[i]->data, &mats[i]->type, mats[i]->rows, mats[i]->cols, pool, bar);
+        ds4_exps *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++)
+            bytes += repack_run(exps[i]->data, &exps[i]->type, exps[i]->rows * exps[i]->n, exps[i]->cols, pool, bar);
     }
     return bytes;
+}
+
+uint64_t ds4_weights_repack(ds4_weights *w, int n_layer, ds4_pool *pool, bool progress) {
+    const uint64_t total = repack_all(w, n_layer, pool, NULL);
+    if (!total) return 0;
+    ds4_progress bar;
+    ds4_progress_begin(&bar, "regroup", total, true);
+    if (!progress) bar.enabled = false;
+    const uint64_t done = repack_all(w, n_layer, pool, &bar);
+    ds4_progress_end(&bar);
+    return done;
 }
