@@ -18,6 +18,8 @@ static void usage(FILE *f) {
             "ds4 bench -m: memory bandwidth (triad and a read-only stream, same thread count), decode tok/s\n"
             "with the weight bytes per token counted by the engine (achieved GB/s and fraction of each\n"
             "bandwidth), prefill tok/s at each --prefill length, and the per-stage time split.\n"
+            "Weights read into RAM are regrouped for the kernels as in every command (Q8_0 on\n"
+            "AVX-512; DS4_REPACK=0 keeps the stored layouts).\n"
             "Defaults: --gen 16, --ctx-start 0, --prefill 512,2048.\n\n"
             "ds4 bench kernels:\n"
             "Matvec throughput per weight type at the DeepSeek V4 Flash shapes with DRAM-resident\n"

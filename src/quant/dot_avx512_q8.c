@@ -163,9 +163,9 @@ static void x16_act_prep(int64_t n, const void *std_act, void *out) {
  * in two for latency), and the float steps per token are the same for any
  * T, so every form returns the one-token result. pf: one line into L1
  * DS4_PF_DIST ahead per line read, where ds4_simd_sw_prefetch() says so; on
- * Zen 5 (where it does not) the hardware prefetchers alone streamed this
- * loop 2-7% faster than the block-pair kernel with its L2 prefetch, and the
- * L1 prefetch made it 5-10% slower than that (docs/performance.md). */
+ * Zen 5 (where it does not) no software prefetch streamed from DRAM as well
+ * as any of the L1 and L2 variants tried, and the L1 one was 5-10% slower
+ * (docs/performance.md). */
 static inline __attribute__((always_inline)) void x16_rows(int64_t n, const uint8_t *w, int T,
                                                             const uint8_t *const *acts, float *out, bool pf) {
     const int64_t ng = n / DS4_X16_VALUES;
