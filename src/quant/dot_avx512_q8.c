@@ -158,6 +158,40 @@ static void x16_act_prep(int64_t n, const void *std_act, void *out) {
     }
 }
 
+/* acc + (integer group sums s) x (weight scales dw) x (the group's
+ * activation scales): the float step of one group and token. */
+static inline __attribute__((always_inline)) __m512 x16_scale(__m512i s, __m512 dw, const uint8_t *a, __m512 acc) {
+    const __m512 f = _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(a + X16_ACT_SCALE)));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc);
+}
+
+/* One group (weights q, scales dw) against one token's prepared group a:
+ * the chain split in two for latency (integer sums: exact in any order). */
+static inline __attribute__((always_inline)) __m512 x16_one_token(const __m512i q[8], __m512 dw, const uint8_t *a,
+                                                                   __m512 acc) {
+    __m512i s = _mm512_loadu_si512((const void *)(a + X16_ACT_CORR)), s1 = _mm512_setzero_si512();
+    DS4_UNROLL
+    for (int k = 0; k < 8; k += 2) {
+        s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
+        s1 = _mm512_dpbusd_epi32(s1, q[k + 1], _mm512_loadu_si512((const void *)(a + 64 * k + 64)));
+    }
+    return x16_scale(_mm512_add_epi32(s, s1), dw, a, acc);
+}
+
+/* Group g of row w: its eight weight vectors (and the prefetch of the lines
+ * DS4_PF_DIST ahead when pf) and its 16 scales. */
+static inline __attribute__((always_inline)) __m512 x16_load_group(int64_t n, const uint8_t *w, int64_t g, bool pf,
+                                                                    __m512i q[8]) {
+    const uint8_t *wg = w + ds4_x16_quants_at(g);
+    if (pf) {
+        DS4_UNROLL
+        for (int o = 0; o < DS4_X16_VALUES; o += 64) DS4_PREFETCH(wg + o);
+    }
+    DS4_UNROLL
+    for (int k = 0; k < 8; k++) q[k] = _mm512_loadu_si512((const void *)(wg + 64 * k));
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + ds4_x16_scales_at(n, g))));
+}
+
 /* Row w (n values) against T prepared activation rows; out[t] per row. The
  * integer sums are exact in any order (the one-token form splits its chain
  * in two for latency), and the float steps per token are the same for any
@@ -173,33 +207,19 @@ static inline __attribute__((always_inline)) void x16_rows(int64_t n, const uint
     DS4_UNROLL
     for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
-        const uint8_t *wg = w + ds4_x16_quants_at(g);
-        if (pf) {
-            DS4_UNROLL
-            for (int o = 0; o < DS4_X16_VALUES; o += 64) DS4_PREFETCH(wg + o);
-        }
         __m512i q[8];
-        DS4_UNROLL
-        for (int k = 0; k < 8; k++) q[k] = _mm512_loadu_si512((const void *)(wg + 64 * k));
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(w + ds4_x16_scales_at(n, g))));
+        const __m512 dw = x16_load_group(n, w, g, pf, q);
         DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const uint8_t *a = acts[t] + g * X16_ACT_BYTES;
-            __m512i s = _mm512_loadu_si512((const void *)(a + X16_ACT_CORR));
             if (T == 1) {
-                __m512i s1 = _mm512_setzero_si512();
-                DS4_UNROLL
-                for (int k = 0; k < 8; k += 2) {
-                    s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
-                    s1 = _mm512_dpbusd_epi32(s1, q[k + 1], _mm512_loadu_si512((const void *)(a + 64 * k + 64)));
-                }
-                s = _mm512_add_epi32(s, s1);
-            } else {
-                DS4_UNROLL
-                for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
+                acc[t] = x16_one_token(q, dw, a, acc[t]);
+                continue;
             }
-            const __m512 f = _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(a + X16_ACT_SCALE)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc[t]);
+            __m512i s = _mm512_loadu_si512((const void *)(a + X16_ACT_CORR));
+            DS4_UNROLL
+            for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, q[k], _mm512_loadu_si512((const void *)(a + 64 * k)));
+            acc[t] = x16_scale(s, dw, a, acc[t]);
         }
     }
     DS4_UNROLL
@@ -209,8 +229,33 @@ static inline __attribute__((always_inline)) void x16_rows(int64_t n, const uint
 DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _pf, true)
 DS4_DOT_ENTRIES8(q8_0_x16, x16_rows, _hw, false)
 
+/* Rows w0 and w1 against one token, group by group: per row exactly the
+ * one-token steps of x16_rows, so out[i] is dot(n, w_i, act) bit for bit. */
+static inline __attribute__((always_inline)) void x16_two_rows(int64_t n, const uint8_t *w0, const uint8_t *w1,
+                                                                const uint8_t *act, float out[2], bool pf) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t g = 0; g < n / DS4_X16_VALUES; g++) {
+        const uint8_t *a = act + g * X16_ACT_BYTES;
+        __m512i q[8];
+        __m512 dw = x16_load_group(n, w0, g, pf, q);
+        acc0 = x16_one_token(q, dw, a, acc0);
+        dw = x16_load_group(n, w1, g, pf, q);
+        acc1 = x16_one_token(q, dw, a, acc1);
+    }
+    out[0] = _mm512_reduce_add_ps(acc0);
+    out[1] = _mm512_reduce_add_ps(acc1);
+}
+
+static void rows2_q8_0_x16_pf(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    x16_two_rows(n, w0, w1, act, out, true);
+}
+static void rows2_q8_0_x16_hw(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    x16_two_rows(n, w0, w1, act, out, false);
+}
+
 bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf) {
     *k = DS4_DOT_KERNEL8(q8_0_x16, _pf, _hw, pf, x16_act_bytes, x16_act_prep);
+    k->rows2 = pf ? rows2_q8_0_x16_pf : rows2_q8_0_x16_hw;
     return true;
 }
 

@@ -75,6 +75,7 @@ typedef struct {
     ds4_dot2_fn dot2; /* NULL: one dot per token */
     ds4_dot4_fn dot4; /* NULL: pairs or single tokens */
     ds4_dot8_fn dot8; /* NULL: groups of four at most */
+    ds4_dot_rows2_fn rows2; /* NULL: one row at a time in single-token products */
     const uint8_t *W;
     size_t row_bytes, act_bytes;
     int64_t rows, cols, n_tok, rows_per_task, tok_tile;
@@ -82,13 +83,22 @@ typedef struct {
     float *Y;           /* n_tok x rows */
 } mm_ctx;
 
-/* Rows [r0, r1) of one token. */
+/* Rows [r0, r1) of one token. A kernel with a two-row form takes row i of
+ * the first half with row i of the second: two weight streams per core
+ * (the Q8_0_X16 products streamed 5-16% faster from DRAM on Zen 5 so than
+ * row by row, docs/performance.md); the results are the same bits. */
 static void mv_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     const size_t rb = c->row_bytes;
     const uint8_t *w = c->W + (size_t)r0 * rb;
-    for (int64_t r = r0; r < r1; r++, w += rb) {
-        c->Y[r] = c->dot(c->cols, w, c->act);
+    const int64_t half = c->rows2 ? (r1 - r0) / 2 : 0;
+    for (int64_t i = 0; i < half; i++) {
+        float o[2];
+        c->rows2(c->cols, w + (size_t)i * rb, w + (size_t)(half + i) * rb, c->act, o);
+        c->Y[r0 + i] = o[0];
+        c->Y[r0 + half + i] = o[1];
     }
+    w += (size_t)(2 * half) * rb;
+    for (int64_t r = r0 + 2 * half; r < r1; r++, w += rb) c->Y[r] = c->dot(c->cols, w, c->act);
 }
 
 /* Row r (weights w) against tokens t..t+k-1 through the kernel's k-token
@@ -173,7 +183,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
         return;
     }
     const uint32_t at = ds4_act_type(type);
-    mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
+    mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, k.rows2, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
     if (at == DS4_TYPE_F32 && !k.act_prep) {
         c.act_bytes = (size_t)cols * sizeof(float);
         c.act = (const uint8_t *)X;
@@ -263,6 +273,7 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         b->c.dot2 = k.dot2;
         b->c.dot4 = k.dot4;
         b->c.dot8 = k.dot8;
+        b->c.rows2 = k.rows2;
         b->c.W = jb->W;
         b->c.row_bytes = (size_t)rb;
         b->c.rows = jb->rows;

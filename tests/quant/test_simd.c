@@ -639,3 +639,40 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
     cr_assert_not(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q8_0_X16, buf, 1, 512, NULL, &err));
     cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0, buf, 1, 512, NULL, &err), "same layout: nothing to do");
 }
+
+/* The two-row form (decode's two weight streams per core) returns, per row,
+ * exactly the one-row result. */
+static int check_rows2(const level *lv, uint32_t type, bool exact) {
+    ds4_dot_kernel k;
+    if (!lv->get(type, &k) || !k.rows2) return 0;
+    const int64_t counts[] = {1, 2, 3, 8, 17};
+    int checked = 0;
+    for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++) {
+        const int64_t n = counts[ci] * ds4_type_block_elems(type);
+        const size_t wb = ds4_row_bytes(type, (uint64_t)n), ab = ds4_row_bytes(ds4_act_type(type), (uint64_t)n);
+        void *w0 = malloc(wb), *w1 = malloc(wb), *a = malloc(ab);
+        void *p = aligned_alloc(64, ((k.act_prep ? k.act_bytes(n) : ab) + 63) & ~(size_t)63);
+        fill_weights(type, w0, n, exact);
+        fill_weights(type, w1, n, exact);
+        fill_act(type, a, n, exact, exact ? exact_qmax(type, n) : 127);
+        if (k.act_prep) k.act_prep(n, a, p);
+        else memcpy(p, a, ab);
+        float two[2];
+        k.rows2(n, w0, w1, p, two);
+        const float one0 = k.dot(n, w0, p), one1 = k.dot(n, w1, p);
+        cr_assert(!memcmp(&two[0], &one0, sizeof one0) && !memcmp(&two[1], &one1, sizeof one1),
+                  "%s %s n=%ld: rows2 (%.9g, %.9g) vs dot (%.9g, %.9g)", lv->name, ds4_type_name(type), (long)n,
+                  two[0], two[1], one0, one1);
+        checked++;
+        free(w0), free(w1), free(a), free(p);
+    }
+    return checked;
+}
+
+Test(simd, two_row_form_equals_one_row) {
+    const int total = check_every_kernel(check_rows2, false) + check_every_kernel(check_rows2, true);
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
+    if (ds4_simd_cpu_supports("avx512")) cr_assert(total >= 2 * 2 * 5, "only %d two-row checks ran", total);
+#endif
+    (void)total;
+}
