@@ -53,8 +53,8 @@ static void fill_template(uint32_t type, uint8_t *t, size_t bytes) {
         for (size_t i = 0; i < bytes / 4; i++) ((float *)t)[i] = unit();
         return;
     }
-    /* Q8_0_X16 keeps its scales at the end of each row: with every 16-bit
-     * word a small f16, they are valid wherever the rows end. */
+    /* Q8_0_X16 keeps its scales between its groups of quants: with every
+     * 16-bit word a small f16, they are valid wherever the rows fall. */
     if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16 || type == DS4_TYPE_Q8_0_X16) {
         for (size_t i = 0; i < bytes / 2; i++)
             ((uint16_t *)t)[i] = type == DS4_TYPE_BF16 ? ds4_f32_to_bf16(unit()) : ds4_f32_to_f16(unit());

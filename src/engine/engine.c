@@ -144,7 +144,8 @@ ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_err
      * layouts (Q8_0 regrouped for AVX-512); a shared file mapping stays as
      * stored. */
     const char *rp = getenv("DS4_REPACK"); /* "0": keep the stored layouts (A/B runs, debugging) */
-    if (gguf_is_copy(f) && !(rp && !strcmp(rp, "0"))) m->repacked_bytes = ds4_weights_repack(&m->w, c->n_layer, m->pool, opts->progress);
+    if (gguf_is_copy(f) && !(rp && !strcmp(rp, "0")))
+        m->repacked_bytes = ds4_weights_repack(&m->w, c->n_layer, m->pool, opts->progress);
     pthread_mutex_init(&m->eval_lock, NULL);
     return m;
 }

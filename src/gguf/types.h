@@ -30,9 +30,9 @@ enum {
  * reject them, while the name, block size and row size below know them.
  * Ids above every ggml id, so a future ggml type cannot collide.
  *   Q8_0_X16: Q8_0 rows with 16 blocks (512 values) per group, their quants
- *   interleaved four bytes at a time and stored + 128, the row's f16 scales
- *   after all its quants (layout in quant/quant.h). Same bytes per row as
- *   Q8_0; rows of a multiple of 512 values only. */
+ *   interleaved four bytes at a time and stored + 128, each pair of groups
+ *   followed by its f16 scales (layout in quant/quant.h). Same bytes per row
+ *   as Q8_0; rows of a multiple of 512 values only. */
 enum {
     DS4_TYPE_Q8_0_X16 = 64,
 };

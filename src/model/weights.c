@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/tensors.h"
 #include "base/progress.h"
+#include "model/tensors.h"
 #include "quant/quant.h"
 
 static ds4_mat as_mat(const gguf_tensor *t) {

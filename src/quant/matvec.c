@@ -85,7 +85,7 @@ typedef struct {
 
 /* Rows [r0, r1) of one token. A kernel with a two-row form takes row i of
  * the first half with row i of the second: two weight streams per core
- * (the Q8_0_X16 products streamed 5-16% faster from DRAM on Zen 5 so than
+ * (the Q8_0_X16 products streamed 5-16% faster from DRAM on Zen 5 than
  * row by row, docs/performance.md); the results are the same bits. */
 static void mv_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     const size_t rb = c->row_bytes;
