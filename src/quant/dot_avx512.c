@@ -345,61 +345,107 @@ DS4_UNROLL
         _mm_storeu_ps(dd[t], _mm_mul_ps(f, _mm_maskz_loadu_ps(two ? 0xF : 0x3, yd2[t] + 2 * b)));
 }
 
+/* One row's accumulators against T tokens, and where its activations are. */
+typedef struct {
+    const uint8_t *bs[4];
+    const float *yd2[4];
+    __m512 acc[4], accm[4];
+    __m256 accm1[4];
+} q2k_state;
+
+static inline __attribute__((always_inline)) void q2k_begin(int64_t nb, int T, const uint8_t *const *act, q2k_state *st) {
+DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        st->bs[t] = act[t] + nb * Q2K_ACT_QS;
+        st->yd2[t] = (const float *)(st->bs[t] + nb * Q2K_ACT_BS);
+        st->acc[t] = st->accm[t] = _mm512_setzero_ps();
+        st->accm1[t] = _mm256_setzero_ps();
+    }
+}
+
+/* Blocks b and b + 1 of row x into st. */
+static inline __attribute__((always_inline)) void q2k_block_pair(const block_q2_K *x, int64_t b, int T,
+                                                                  const uint8_t *const *act, q2k_state *st, bool pf) {
+    float dd[4][4];
+    if (pf)
+        for (int o = 0; o < 2 * (int)sizeof *x; o += 64) __builtin_prefetch((const uint8_t *)(x + b) + o + Q2K_PF, 0, 3);
+    q2k_dmin(x + b, true, T, st->yd2, b, dd);
+    __m512i wa[4], wb[4];
+    q2k_weights(x + b, wa);
+    q2k_weights(x + b + 1, wb);
+    /* mins of both blocks: 32 nibbles x 32 bsums in one vpmaddwd */
+    const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
+                                                _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
+    const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
+DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        const uint8_t *y = act[t] + b * Q2K_ACT_QS;
+        st->acc[t] = q2k_acc(wa, y, dd[t], st->acc[t]);
+        st->acc[t] = q2k_acc(wb, y + Q2K_ACT_QS, dd[t] + 2, st->acc[t]);
+        const __m512i pm = _mm512_madd_epi16(mins, _mm512_loadu_si512((const void *)(st->bs[t] + b * Q2K_ACT_BS)));
+        const __m512 dmin = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dd[t][1]), _mm512_set1_ps(dd[t][3]));
+        st->accm[t] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(pm), st->accm[t]);
+    }
+}
+
+/* An odd block count's last block b, then the row's results into out. */
+static inline __attribute__((always_inline)) void q2k_end(const block_q2_K *x, int64_t nb, int T,
+                                                           const uint8_t *const *act, q2k_state *st, float *out) {
+    if (nb % 2) { /* odd block count: the row's last block alone */
+        const int64_t b = nb - 1;
+        float dd[4][4];
+        q2k_dmin(x + b, false, T, st->yd2, b, dd);
+        __m512i w[4];
+        q2k_weights(x + b, w);
+        const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            st->acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t], st->acc[t]);
+            const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(st->bs[t] + b * Q2K_ACT_BS)));
+            st->accm1[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd[t][1]), _mm256_cvtepi32_ps(pm), st->accm1[t]);
+        }
+    }
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(
+            _mm512_sub_ps(st->acc[t], _mm512_add_ps(st->accm[t], _mm512_zextps256_ps512(st->accm1[t]))));
+}
+
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. The
  * operations per token are the same for any T, so the two- and four-token
  * forms give exactly the one-token result. */
 static inline __attribute__((always_inline)) void q2k_dot_rows(int64_t n, const block_q2_K *x, int T,
                                                                 const uint8_t *const *act, float *out, bool pf) {
     const int64_t nb = n / QK_K;
-    const uint8_t *bs[4];
-    const float *yd2[4];
-    __m512 acc[4], accm[4];
-    __m256 accm1[4];
-DS4_UNROLL
-    for (int t = 0; t < T; t++) {
-        bs[t] = act[t] + nb * Q2K_ACT_QS;
-        yd2[t] = (const float *)(bs[t] + nb * Q2K_ACT_BS);
-        acc[t] = accm[t] = _mm512_setzero_ps();
-        accm1[t] = _mm256_setzero_ps();
+    q2k_state st;
+    q2k_begin(nb, T, act, &st);
+    for (int64_t b = 0; b + 2 <= nb; b += 2) q2k_block_pair(x, b, T, act, &st, pf);
+    q2k_end(x, nb, T, act, &st, out);
+}
+
+/* Rows x0 and x1 against one token, block pair by block pair: per row the
+ * one-token steps above, so out[i] is dot(n, x_i, act) bit for bit. Two
+ * weight streams per core (ds4_dot_rows2_fn). */
+static inline __attribute__((always_inline)) void q2k_two_rows(int64_t n, const block_q2_K *x0, const block_q2_K *x1,
+                                                                const uint8_t *act, float out[2], bool pf) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *a[1] = {act};
+    q2k_state s0, s1;
+    q2k_begin(nb, 1, a, &s0);
+    q2k_begin(nb, 1, a, &s1);
+    for (int64_t b = 0; b + 2 <= nb; b += 2) {
+        q2k_block_pair(x0, b, 1, a, &s0, pf);
+        q2k_block_pair(x1, b, 1, a, &s1, pf);
     }
-    float dd[4][4];
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        if (pf)
-            for (int o = 0; o < 2 * (int)sizeof *x; o += 64) __builtin_prefetch((const uint8_t *)(x + b) + o + Q2K_PF, 0, 3);
-        q2k_dmin(x + b, true, T, yd2, b, dd);
-        __m512i wa[4], wb[4];
-        q2k_weights(x + b, wa);
-        q2k_weights(x + b + 1, wb);
-        /* mins of both blocks: 32 nibbles x 32 bsums in one vpmaddwd */
-        const __m256i sc2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[b].scales)),
-                                                    _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
-        const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(sc2), 4);
-DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *y = act[t] + b * Q2K_ACT_QS;
-            acc[t] = q2k_acc(wa, y, dd[t], acc[t]);
-            acc[t] = q2k_acc(wb, y + Q2K_ACT_QS, dd[t] + 2, acc[t]);
-            const __m512i pm = _mm512_madd_epi16(mins, _mm512_loadu_si512((const void *)(bs[t] + b * Q2K_ACT_BS)));
-            const __m512 dmin = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dd[t][1]), _mm512_set1_ps(dd[t][3]));
-            accm[t] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(pm), accm[t]);
-        }
-    }
-    if (b < nb) { /* odd block count: the row's last block alone */
-        q2k_dmin(x + b, false, T, yd2, b, dd);
-        __m512i w[4];
-        q2k_weights(x + b, w);
-        const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales)), 4);
-DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            acc[t] = q2k_acc(w, act[t] + b * Q2K_ACT_QS, dd[t], acc[t]);
-            const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(bs[t] + b * Q2K_ACT_BS)));
-            accm1[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd[t][1]), _mm256_cvtepi32_ps(pm), accm1[t]);
-        }
-    }
-DS4_UNROLL
-    for (int t = 0; t < T; t++)
-        out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_add_ps(accm[t], _mm512_zextps256_ps512(accm1[t]))));
+    q2k_end(x0, nb, 1, a, &s0, out);
+    q2k_end(x1, nb, 1, a, &s1, out + 1);
+}
+
+static void rows2_q2_K_pf(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    q2k_two_rows(n, w0, w1, act, out, true);
+}
+static void rows2_q2_K_hw(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    q2k_two_rows(n, w0, w1, act, out, false);
 }
 
 /* entry points with software prefetch (pf) and without (hw: the hardware
@@ -469,7 +515,8 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     case DS4_TYPE_Q2_K:
         /* activations permuted once per matvec into shift order; two- and four-token forms for prefill */
         *k = (ds4_dot_kernel){.dot = pf ? dot_q2_K_pf : dot_q2_K_hw, .dot2 = pf ? dot2_q2_K_pf : dot2_q2_K_hw,
-                              .dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw, .act_bytes = q2k_act_bytes, .act_prep = q2k_act_prep};
+                              .dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw, .rows2 = pf ? rows2_q2_K_pf : rows2_q2_K_hw,
+                              .act_bytes = q2k_act_bytes, .act_prep = q2k_act_prep};
         return true;
     case DS4_TYPE_IQ2_XXS:
         /* activations permuted once per matvec into the lookup order; two- and four-token forms for prefill */
