@@ -132,17 +132,23 @@ static uint64_t repack_run(const void *data, uint32_t *type, int64_t rows, int64
     return bytes;
 }
 
+static uint64_t repack_mats(ds4_mat *const *mats, size_t n, ds4_pool *pool, ds4_progress *bar) {
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += repack_run(mats[i]->data, &mats[i]->type, mats[i]->rows, mats[i]->cols, pool, bar);
+    return bytes;
+}
+
 static uint64_t repack_all(ds4_weights *w, int n_layer, ds4_pool *pool, ds4_progress *bar) {
-    uint64_t bytes = repack_run(w->output.data, &w->output.type, w->output.rows, w->output.cols, pool, bar);
-    bytes += repack_run(w->out_hc_fn.data, &w->out_hc_fn.type, w->out_hc_fn.rows, w->out_hc_fn.cols, pool, bar);
+    ds4_mat *const head[] = {&w->output, &w->out_hc_fn};
+    uint64_t bytes = repack_mats(head, sizeof head / sizeof head[0], pool, bar);
     for (int l = 0; l < n_layer; l++) {
         ds4_layer_weights *L = &w->layers[l];
-        ds4_mat *mats[] = {&L->hc_attn_fn, &L->hc_ffn_fn, &L->q_a, &L->q_b, &L->kv, &L->out_a, &L->out_b,
-                           &L->comp_kv, &L->comp_gate, &L->idx_q_b, &L->idx_proj, &L->idxc_kv, &L->idxc_gate,
-                           &L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            bytes += repack_run(mats[i]->data, &mats[i]->type, mats[i]->rows, mats[i]->cols, pool, bar);
-        ds4_exps *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        ds4_mat *const mats[] = {&L->hc_attn_fn, &L->hc_ffn_fn, &L->q_a, &L->q_b, &L->kv, &L->out_a, &L->out_b,
+                                 &L->comp_kv, &L->comp_gate, &L->idx_q_b, &L->idx_proj, &L->idxc_kv, &L->idxc_gate,
+                                 &L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
+        bytes += repack_mats(mats, sizeof mats / sizeof mats[0], pool, bar);
+        ds4_exps *const exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
         for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++)
             bytes += repack_run(exps[i]->data, &exps[i]->type, exps[i]->rows * exps[i]->n, exps[i]->cols, pool, bar);
     }

@@ -441,12 +441,7 @@ static inline __attribute__((always_inline)) void q2k_two_rows(int64_t n, const 
     q2k_end(x1, nb, 1, a, &s1, out + 1);
 }
 
-static void rows2_q2_K_pf(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
-    q2k_two_rows(n, w0, w1, act, out, true);
-}
-static void rows2_q2_K_hw(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
-    q2k_two_rows(n, w0, w1, act, out, false);
-}
+DS4_ROWS2_ENTRIES(q2_K, q2k_two_rows)
 
 /* entry points with software prefetch (pf) and without (hw: the hardware
  * prefetchers alone) */
@@ -513,7 +508,8 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     case DS4_TYPE_F16:
     case DS4_TYPE_BF16: return ds4_simd_avx512_float_kernel(type, k);
     case DS4_TYPE_Q2_K:
-        /* activations permuted once per matvec into shift order; two- and four-token forms for prefill */
+        /* activations permuted once per matvec into shift order; two- and four-token forms for
+         * prefill, a two-row form for decode */
         *k = (ds4_dot_kernel){.dot = pf ? dot_q2_K_pf : dot_q2_K_hw, .dot2 = pf ? dot2_q2_K_pf : dot2_q2_K_hw,
                               .dot4 = pf ? dot4_q2_K_pf : dot4_q2_K_hw, .rows2 = pf ? rows2_q2_K_pf : rows2_q2_K_hw,
                               .act_bytes = q2k_act_bytes, .act_prep = q2k_act_prep};

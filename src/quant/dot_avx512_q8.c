@@ -246,12 +246,7 @@ static inline __attribute__((always_inline)) void x16_two_rows(int64_t n, const 
     out[1] = _mm512_reduce_add_ps(acc1);
 }
 
-static void rows2_q8_0_x16_pf(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
-    x16_two_rows(n, w0, w1, act, out, true);
-}
-static void rows2_q8_0_x16_hw(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
-    x16_two_rows(n, w0, w1, act, out, false);
-}
+DS4_ROWS2_ENTRIES(q8_0_x16, x16_two_rows)
 
 bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf) {
     *k = DS4_DOT_KERNEL8(q8_0_x16, _pf, _hw, pf, x16_act_bytes, x16_act_prep);

@@ -71,6 +71,17 @@
         rows(n, wv, 8, a, o, pf);                                                                       \
     }
 
+/* The two-row entries rows2_<name>_pf and rows2_<name>_hw (ds4_dot_rows2_fn,
+ * with and without software prefetch) of a kernel whose two-row function is
+ * two(n, w0, w1, act, out, pf). */
+#define DS4_ROWS2_ENTRIES(name, two)                                                                    \
+    static void rows2_##name##_pf(int64_t n, const void *w0, const void *w1, const void *act, float o[2]) { \
+        two(n, w0, w1, act, o, true);                                                                   \
+    }                                                                                                   \
+    static void rows2_##name##_hw(int64_t n, const void *w0, const void *w1, const void *act, float o[2]) { \
+        two(n, w0, w1, act, o, false);                                                                  \
+    }
+
 /* The kernel of the DS4_DOT_ENTRIES8 entries with suffix a where `first`
  * holds, else with suffix b, and the given activation layout. */
 #define DS4_DOT_KERNEL8(name, a, b, first, bytes_fn, prep_fn)                                                    \
