@@ -28,13 +28,17 @@ static const shape flash_shapes[] = {
     {32768, 1024, "32768x1024 (attn_q_b)"},
 };
 
-/* Q8_0_X16 is the layout Q8_0 weights take at load on CPUs with its kernel
- * (quant.h); it is measured where that is the case. */
-static const uint32_t all_types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16,    DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16,
-                                     DS4_TYPE_Q4_K, DS4_TYPE_Q2_K, DS4_TYPE_IQ2_XXS};
+/* Q8_0_X16 and Q2_K_X4 are the layouts Q8_0 and Q2_K weights take at load
+ * on CPUs with their kernels (quant.h); they are measured where that is the
+ * case. */
+static const uint32_t all_types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16, DS4_TYPE_Q8_0,    DS4_TYPE_Q8_0_X16,
+                                     DS4_TYPE_Q4_K, DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, DS4_TYPE_IQ2_XXS};
+
+static bool is_layout(uint32_t type) { return ds4_repack_source(type) != type; }
 
 static bool type_runs_here(uint32_t type) {
-    return type != DS4_TYPE_Q8_0_X16 || ds4_repack_type(DS4_TYPE_Q8_0, DS4_X16_VALUES) == DS4_TYPE_Q8_0_X16;
+    /* 1024 values: a row length every layout holds */
+    return !is_layout(type) || ds4_repack_type(ds4_repack_source(type), 1024) == type;
 }
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
@@ -53,9 +57,10 @@ static void fill_template(uint32_t type, uint8_t *t, size_t bytes) {
         for (size_t i = 0; i < bytes / 4; i++) ((float *)t)[i] = unit();
         return;
     }
-    /* Q8_0_X16 keeps its scales between its groups of quants: with every
-     * 16-bit word a small f16, they are valid wherever the rows fall. */
-    if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16 || type == DS4_TYPE_Q8_0_X16) {
+    /* The load-time layouts keep their scales between their groups of
+     * quants: with every 16-bit word a small f16, they are valid wherever
+     * the rows fall. */
+    if (type == DS4_TYPE_F16 || type == DS4_TYPE_BF16 || is_layout(type)) {
         for (size_t i = 0; i < bytes / 2; i++)
             ((uint16_t *)t)[i] = type == DS4_TYPE_BF16 ? ds4_f32_to_bf16(unit()) : ds4_f32_to_f16(unit());
         return;
@@ -133,6 +138,17 @@ static bool type_selected(const char *list, uint32_t type) {
     return false;
 }
 
+/* A load-time layout named in --types (the file types come from
+ * ds4_type_from_name). */
+static bool layout_from_name(const char *name, uint32_t *type) {
+    for (size_t i = 0; i < sizeof all_types / sizeof *all_types; i++)
+        if (is_layout(all_types[i]) && !strcasecmp(name, ds4_type_name(all_types[i]))) {
+            *type = all_types[i];
+            return true;
+        }
+    return false;
+}
+
 static bool types_valid(const char *list) {
     if (!list) return true;
     for (const char *p = list; *p;) {
@@ -141,12 +157,13 @@ static bool types_valid(const char *list) {
         char name[32];
         uint32_t t;
         snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-        const bool x16 = !strcasecmp(name, ds4_type_name(DS4_TYPE_Q8_0_X16));
-        if (x16 && !type_runs_here(DS4_TYPE_Q8_0_X16)) {
-            fprintf(stderr, "ds4 bench kernels: --types: Q8_0_X16 is used only on CPUs with its kernel (AVX-512 VNNI)\n");
+        const bool layout = !ds4_type_from_name(name, &t) && layout_from_name(name, &t);
+        if (layout && !type_runs_here(t)) {
+            fprintf(stderr, "ds4 bench kernels: --types: %s is used only on CPUs with its kernel (AVX-512 VNNI%s)\n",
+                    ds4_type_name(t), t == DS4_TYPE_Q2_K_X4 ? " and GFNI" : "");
             return false;
         }
-        if (!x16 && (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t))) {
+        if (!layout && (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t))) {
             fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
             return false;
         }

@@ -32,6 +32,7 @@ static const type_info table[N_TYPES] = {
 /* In-memory layouts (types.h), from DS4_TYPE_Q8_0_X16 on. */
 static const type_info memory_table[] = {
     {"Q8_0_X16", 512, 544},
+    {"Q2_K_X4", 256, 84},
 };
 #define N_MEMORY_TYPES (sizeof memory_table / sizeof memory_table[0])
 

@@ -32,9 +32,14 @@ enum {
  *   Q8_0_X16: Q8_0 rows with 16 blocks (512 values) per group, their quants
  *   interleaved four bytes at a time and stored + 128, each pair of groups
  *   followed by its f16 scales (layout in quant/quant.h). Same bytes per row
- *   as Q8_0; rows of a multiple of 512 values only. */
+ *   as Q8_0; rows of a multiple of 512 values only.
+ *   Q2_K_X4: Q2_K rows in groups of 4 blocks (1024 values; the row's last
+ *   group may be shorter), each group's scale bytes first, then its quants
+ *   ordered so that a dword holds quants of one sub-block, then its f16
+ *   (d, dmin) pairs (layout in quant/quant.h). Same bytes per row as Q2_K. */
 enum {
     DS4_TYPE_Q8_0_X16 = 64,
+    DS4_TYPE_Q2_K_X4 = 65,
 };
 
 bool ds4_type_known(uint32_t type);                        /* a ggml type a file may hold */

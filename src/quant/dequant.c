@@ -134,6 +134,13 @@ void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
     case DS4_TYPE_IQ2_XXS: deq_iq2_xxs(src, dst, nb); break;
     case DS4_TYPE_Q8_K: deq_q8_K(src, dst, nb); break;
     case DS4_TYPE_Q8_0_X16: deq_q8_0_x16(src, dst, n); break;
+    case DS4_TYPE_Q2_K_X4:
+        for (int64_t b = 0; b < nb; b++) {
+            block_q2_K blk;
+            ds4_x4_block(src, n, b, &blk);
+            deq_q2_K(&blk, dst + b * QK_K, 1);
+        }
+        break;
     default: ds4_quant_bad_type("dequantize_row", type);
     }
 }

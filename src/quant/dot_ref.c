@@ -13,7 +13,7 @@
 uint32_t ds4_act_type(uint32_t weight_type) {
     switch (weight_type) {
     case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: return DS4_TYPE_Q8_0;
-    case DS4_TYPE_Q2_K: case DS4_TYPE_Q4_K: case DS4_TYPE_IQ2_XXS: return DS4_TYPE_Q8_K;
+    case DS4_TYPE_Q2_K: case DS4_TYPE_Q2_K_X4: case DS4_TYPE_Q4_K: case DS4_TYPE_IQ2_XXS: return DS4_TYPE_Q8_K;
     case DS4_TYPE_F32: case DS4_TYPE_F16: case DS4_TYPE_BF16: return DS4_TYPE_F32;
     default: return UINT32_MAX;
     }
@@ -108,6 +108,19 @@ float ds4_vec_dot_q2_K_ref(int64_t n, const void *w, const void *act) {
     return s;
 }
 
+/* Q2_K's sums, block by block, with each block read back from the grouped
+ * layout (quant.h). */
+float ds4_vec_dot_q2_k_x4_ref(int64_t n, const void *w, const void *act) {
+    const block_q8_K *b = act;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        block_q2_K blk;
+        ds4_x4_block(w, n, i, &blk);
+        s += ds4_vec_dot_q2_K_ref(QK_K, &blk, b + i);
+    }
+    return s;
+}
+
 float ds4_vec_dot_q4_K_ref(int64_t n, const void *w, const void *act) {
     const block_q4_K *a = w;
     const block_q8_K *b = act;
@@ -168,6 +181,7 @@ ds4_vec_dot_fn ds4_vec_dot_ref_fn(uint32_t weight_type) {
     case DS4_TYPE_Q4_K: return ds4_vec_dot_q4_K_ref;
     case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_ref;
     case DS4_TYPE_Q8_0_X16: return ds4_vec_dot_q8_0_x16_ref;
+    case DS4_TYPE_Q2_K_X4: return ds4_vec_dot_q2_k_x4_ref;
     default: return NULL;
     }
 }

@@ -34,13 +34,14 @@ _Static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
 /* True for the file weight types with quantize/dequantize/vec_dot kernels
- * (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). The in-memory Q8_0_X16 has
- * dequantize and vec_dot kernels but no quantizer: it is made by repacking. */
+ * (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). The in-memory Q8_0_X16 and Q2_K_X4
+ * have dequantize and vec_dot kernels but no quantizer: they are made by
+ * repacking. */
 bool ds4_type_has_kernels(uint32_t type);
 
 /* ---- conversion ---- */
 /* y[0..n) = dequantized row; n must be a multiple of the block size. Also
- * accepts Q8_K and Q8_0_X16. Bit-exact with ggml's dequantizers. */
+ * accepts Q8_K, Q8_0_X16 and Q2_K_X4. Bit-exact with ggml's dequantizers. */
 void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
 /* Quantizes one row of n values. imatrix (n per-column importance values) may
@@ -84,7 +85,7 @@ void ds4_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 
 /* ---- dot products ----
  * Weight type -> activation type it pairs with:
- *   Q8_0, Q8_0_X16 -> Q8_0;  Q2_K, Q4_K, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
+ *   Q8_0, Q8_0_X16 -> Q8_0;  Q2_K, Q2_K_X4, Q4_K, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
 uint32_t ds4_act_type(uint32_t weight_type); /* UINT32_MAX: no kernels */
 /* Quantize an activation row x[0..n) to the format the weight type pairs
  * with (for float types this is a copy). dst must hold ds4_row_bytes(ds4_act_type(t), n). */
@@ -145,19 +146,55 @@ static inline size_t ds4_x16_scales_at(int64_t n, int64_t g) {
     return (size_t)(g / 2) * DS4_X16_CHUNK + (size_t)in_chunk * 512 + (size_t)(g % 2) * 32;
 }
 
+/* Q2_K_X4 holds a Q2_K row of n values (n a multiple of 256) as groups of
+ * 4 blocks (1024 values); the row's last group has m = 1..4 blocks. A group
+ * of m blocks is 84m bytes, in the order the kernel reads them:
+ *   [0, 4m)      block j's f16 d and dmin at 4j;
+ *   [4m, 20m)    block j's 16 scale bytes at 4m + 16j, as in Q2_K (low
+ *                nibble the sub-block scale, high nibble its min);
+ *   [20m, 84m)   block j's 64 quant bytes at 20m + 64j: bits 2f..2f+1 of
+ *                byte 4k + e (k < 16, f < 4, e < 4) hold the block's
+ *                element 16k + 4f + e, so dword k holds only sub-block k.
+ * With every dword in one sub-block, a block's four 2-bit planes against
+ * the matching activations sum in one vpdpbusd chain whose lane k is
+ * sub-block k's integer dot, and one vpmaddwd applies the 16 scales. Its
+ * dot product pairs with Q8_K activations, like Q2_K's, and gives the same
+ * result up to the order of float additions. */
+#define DS4_X4_BLOCKS 4
+
+/* Where block b of a Q2_K_X4 row of nb blocks lies: its group's byte
+ * offset, the group's block count m, and b's index j in it. */
+static inline size_t ds4_x4_group_at(int64_t nb, int64_t b, int *m, int *j) {
+    const int64_t g = b / DS4_X4_BLOCKS, left = nb - g * DS4_X4_BLOCKS;
+    *m = left < DS4_X4_BLOCKS ? (int)left : DS4_X4_BLOCKS;
+    *j = (int)(b % DS4_X4_BLOCKS);
+    return (size_t)g * DS4_X4_BLOCKS * sizeof(block_q2_K);
+}
+
+/* Block b of a Q2_K_X4 row of n values, back in the Q2_K block layout. */
+void ds4_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out);
+
 /* The layout the running CPU's kernels prefer for rows of `cols` values of
- * `type`: Q8_0_X16 for Q8_0 where a SIMD kernel for it runs (AVX-512 VNNI)
- * and cols is a multiple of 512; `type` itself otherwise. */
+ * `type`, where a SIMD kernel for it runs (AVX-512 VNNI, and GFNI for
+ * Q2_K_X4): Q8_0_X16 for Q8_0 when cols is a multiple of 512, Q2_K_X4 for
+ * Q2_K; `type` itself otherwise. */
 uint32_t ds4_repack_type(uint32_t type, int64_t cols);
 
-/* Rewrites n_rows rows of `from` in place as `to` (Q8_0 -> Q8_0_X16, or
- * nothing when the two are equal), split over the pool. false with a message
- * for any other pair or a column count the layout cannot hold. */
+/* The file type a load-time layout is made from (Q8_0 for Q8_0_X16, Q2_K
+ * for Q2_K_X4); `type` itself for any other type. */
+uint32_t ds4_repack_source(uint32_t type);
+
+/* Rewrites n_rows rows of `from` in place as `to` (Q8_0 -> Q8_0_X16,
+ * Q2_K -> Q2_K_X4, or nothing when the two are equal), split over the pool.
+ * false with a message for any other pair or a column count the layout
+ * cannot hold. */
 bool ds4_repack_rows(uint32_t from, uint32_t to, void *rows, int64_t n_rows, int64_t cols, ds4_pool *pool,
                      ds4_error *err);
 
-/* One row of n values, Q8_0 -> Q8_0_X16, into a separate buffer. */
+/* One row of n values, Q8_0 -> Q8_0_X16 or Q2_K -> Q2_K_X4, into a
+ * separate buffer. */
 void ds4_repack_row_q8_0_x16(const void *src, void *dst, int64_t n);
+void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n);
 
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);

@@ -13,7 +13,17 @@
  * 2-layer Flash-shaped model 2-34% faster in alternating runs
  * (docs/performance.md). The quants are stored + 128 so that they are the
  * unsigned operand of vpdpbusd; the activations stay signed and each block's
- * -128 x sum(y) correction is prepared once per product with them. */
+ * -128 x sum(y) correction is prepared once per product with them.
+ *
+ * Q2_K_X4 exists for the AVX-512 Q2_K kernel. In a Q2_K block a quant byte
+ * holds four elements of four different sub-blocks, so each vpdpbusd lane
+ * mixed sub-blocks and the scales had to be applied to the weights first
+ * (a table lookup per 64 quants). Reordered so that every dword of a 2-bit
+ * plane belongs to one sub-block, the four planes sum in one vpdpbusd chain
+ * and one vpmaddwd applies the 16 scales; grouping 4 blocks puts their 64
+ * scale bytes in one register and their (d, dmin) pairs in one load. On the
+ * Zen 5 guest one core ran 1.25x as fast at one token in cache; from DRAM
+ * at two threads the gain depends on the hour (docs/performance.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +31,24 @@
 #include "quant/quant_internal.h"
 #include "quant/simd.h"
 
+/* Whether rows of `cols` values of file type `from` can be held as `to`. */
+static bool repack_fits(uint32_t from, uint32_t to, int64_t cols) {
+    if (cols <= 0) return false;
+    if (from == DS4_TYPE_Q8_0 && to == DS4_TYPE_Q8_0_X16) return cols % DS4_X16_VALUES == 0;
+    if (from == DS4_TYPE_Q2_K && to == DS4_TYPE_Q2_K_X4) return cols % QK_K == 0;
+    return false;
+}
+
+uint32_t ds4_repack_source(uint32_t type) {
+    return type == DS4_TYPE_Q8_0_X16 ? DS4_TYPE_Q8_0 : type == DS4_TYPE_Q2_K_X4 ? DS4_TYPE_Q2_K : type;
+}
+
 uint32_t ds4_repack_type(uint32_t type, int64_t cols) {
-    if (type == DS4_TYPE_Q8_0 && cols > 0 && cols % DS4_X16_VALUES == 0 && ds4_dot_kernel_is_simd(DS4_TYPE_Q8_0_X16))
-        return DS4_TYPE_Q8_0_X16;
+    static const uint32_t layouts[] = {DS4_TYPE_Q8_0_X16, DS4_TYPE_Q2_K_X4};
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
+        if (ds4_repack_source(layouts[i]) == type && repack_fits(type, layouts[i], cols) &&
+            ds4_dot_kernel_is_simd(layouts[i]))
+            return layouts[i];
     return type;
 }
 
@@ -38,7 +63,49 @@ void ds4_repack_row_q8_0_x16(const void *src, void *dst, int64_t n) {
     }
 }
 
+void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n) {
+    const block_q2_K *x = src;
+    const int64_t nb = n / QK_K;
+    for (int64_t b = 0; b < nb; b++) {
+        int m, j;
+        uint8_t *grp = (uint8_t *)dst + ds4_x4_group_at(nb, b, &m, &j);
+        memcpy(grp + 4 * j, &x[b].d, 2);
+        memcpy(grp + 4 * j + 2, &x[b].dmin, 2);
+        memcpy(grp + 4 * m + 16 * j, x[b].scales, 16);
+        uint8_t *q = grp + 20 * m + 64 * j;
+        /* Output dword k (its bytes e = 0..3) takes field f from the four
+         * bytes at 32 (k / 8) + 16 (k % 2) + 4f of the Q2_K quants, all at
+         * field (k % 8) / 2 there: four fields of four bytes per step. */
+        for (int k = 0; k < 16; k++) {
+            const int from = 32 * (k / 8) + 16 * (k % 2), shift = 2 * ((k % 8) / 2);
+            uint32_t out = 0;
+            for (int f = 0; f < 4; f++) {
+                uint32_t w;
+                memcpy(&w, x[b].qs + from + 4 * f, 4);
+                out |= ((w >> shift) & 0x03030303u) << (2 * f);
+            }
+            memcpy(q + 4 * k, &out, 4);
+        }
+    }
+}
+
+void ds4_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out) {
+    int m, j;
+    const uint8_t *grp = (const uint8_t *)row + ds4_x4_group_at(n / QK_K, b, &m, &j);
+    memcpy(&out->d, grp + 4 * j, 2);
+    memcpy(&out->dmin, grp + 4 * j + 2, 2);
+    memcpy(out->scales, grp + 4 * m + 16 * j, 16);
+    const uint8_t *q = grp + 20 * m + 64 * j;
+    memset(out->qs, 0, sizeof out->qs);
+    for (int i = 0; i < QK_K; i++) {
+        const int k = i / 16, f = i % 16 / 4, e = i % 4;
+        const int v = (q[4 * k + e] >> (2 * f)) & 3;
+        out->qs[32 * (i / 128) + i % 32] |= (uint8_t)(v << (2 * (i % 128 / 32)));
+    }
+}
+
 typedef struct {
+    uint32_t to;
     uint8_t *rows;
     size_t row_bytes;
     int64_t n_rows, cols, per_task;
@@ -56,7 +123,8 @@ static void repack_task(void *p, int64_t task, int thread_index) {
     for (int64_t r = r0; r < r1; r++) {
         uint8_t *row = c->rows + (size_t)r * c->row_bytes;
         memcpy(tmp, row, c->row_bytes);
-        ds4_repack_row_q8_0_x16(tmp, row, c->cols);
+        if (c->to == DS4_TYPE_Q8_0_X16) ds4_repack_row_q8_0_x16(tmp, row, c->cols);
+        else ds4_repack_row_q2_k_x4(tmp, row, c->cols);
     }
     free(tmp);
 }
@@ -64,13 +132,13 @@ static void repack_task(void *p, int64_t task, int thread_index) {
 bool ds4_repack_rows(uint32_t from, uint32_t to, void *rows, int64_t n_rows, int64_t cols, ds4_pool *pool,
                      ds4_error *err) {
     if (from == to) return true;
-    if (from != DS4_TYPE_Q8_0 || to != DS4_TYPE_Q8_0_X16 || cols <= 0 || cols % DS4_X16_VALUES) {
+    if (!repack_fits(from, to, cols)) {
         ds4_fail(err, "cannot repack %s rows of %lld values as %s", ds4_type_name(from), (long long)cols,
                  ds4_type_name(to));
         return false;
     }
     const size_t rb = (size_t)ds4_row_bytes(from, (uint64_t)cols);
-    repack_ctx c = {rows, rb, n_rows, cols, (int64_t)((1u << 20) / rb) + 1};
+    repack_ctx c = {to, rows, rb, n_rows, cols, (int64_t)((1u << 20) / rb) + 1};
     ds4_pool_run(pool, repack_task, &c, (n_rows + c.per_task - 1) / c.per_task);
     return true;
 }

@@ -157,6 +157,7 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k);
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near_prefetch); /* dot_avx512_q8.c, used by the one above */
 bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf);         /* dot_avx512_q8.c, likewise */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
+bool ds4_simd_avx512_q2_k_x4_kernel(ds4_dot_kernel *k); /* dot_avx512_q2kx4.c, likewise; false without GFNI */
 bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf); /* dot_avx512_q4k.c, likewise; pf: software prefetch */
 void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
@@ -182,6 +183,10 @@ void *ds4_quant_scratch(int slot, size_t bytes);
 /* True when the running CPU can execute the kernels of that level
  * ("avx2", "avx512", "neon"); false for unknown names. */
 bool ds4_simd_cpu_supports(const char *level);
+
+/* True when the running CPU has GFNI (the Q2_K_X4 kernel's bit-field
+ * extraction; every AVX-512 VBMI + VNNI CPU so far has it). */
+bool ds4_simd_cpu_has_gfni(void);
 
 /* The software prefetch policy of the AVX-512 Q2_K, Q4_K and Q8_0 kernels:
  * DS4_SW_PREFETCH=0 or 1 when set, otherwise true except on AMD CPUs.

@@ -37,6 +37,15 @@ bool ds4_simd_cpu_supports(const char *level) {
 #endif
 }
 
+bool ds4_simd_cpu_has_gfni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 8)); /* CPUID.7.0:ECX bit 8 */
+#else
+    return false;
+#endif
+}
+
 bool ds4_simd_sw_prefetch(void) {
     const char *e = getenv("DS4_SW_PREFETCH");
     if (e && *e) return strcmp(e, "0") != 0;

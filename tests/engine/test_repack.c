@@ -1,6 +1,7 @@
 /* Load-time layouts end to end: a synthetic q2-asym model whose Q8_0
- * matrices have rows of 512 values, read into RAM (regrouped as Q8_0_X16
- * where the CPU has the kernel) and mapped (kept as stored). The two give
+ * matrices have rows of 512 values, read into RAM (regrouped as Q8_0_X16,
+ * and its Q2_K expert matrices as Q2_K_X4, where the CPU has the kernels)
+ * and mapped (kept as stored). The two give
  * the same logits up to float summation order, and the regrouped model's
  * decode and prefill agree bit for bit. */
 #include <criterion/criterion.h>

@@ -20,6 +20,7 @@
 #include "base/fp16.h"
 #include "quant/iq2xxs_tables.h"
 #include "quant/quant.h"
+#include "quant/quant_internal.h"
 #include "quant/simd.h"
 
 typedef struct { const char *name; bool (*get)(uint32_t, ds4_dot_kernel *); } level;
@@ -28,8 +29,8 @@ static const level levels[] = {
     {"avx512", ds4_simd_avx512_kernel},
     {"neon", ds4_simd_neon_kernel},
 };
-static const uint32_t types[] = {DS4_TYPE_F32, DS4_TYPE_F16, DS4_TYPE_BF16, DS4_TYPE_Q8_0, DS4_TYPE_Q8_0_X16,
-                                 DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
+static const uint32_t types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,     DS4_TYPE_BF16, DS4_TYPE_Q8_0,   DS4_TYPE_Q8_0_X16,
+                                 DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
 
 /* Under ASan the tests run with DS4_TEST_LIGHT=1: less work, same checks. */
 #define DS4_TEST_LIGHT_OR(light, full) (getenv("DS4_TEST_LIGHT") ? (light) : (full))
@@ -70,6 +71,23 @@ static void deq_weights(uint32_t type, const void *w, int64_t n, double *out) {
             uint16_t d;
             memcpy(&d, chunk + 512 * in_pair + 32 * (g % 2) + 2 * (b % 16), 2);
             out[e] = f16d(d) * ((int)chunk[512 * (g % 2) + 64 * (j / 4) + 4 * (b % 16) + j % 4] - 128);
+        }
+    } else if (type == DS4_TYPE_Q2_K_X4) {
+        /* quant.h: groups of m <= 4 blocks, 84m bytes: the (d, dmin) pairs,
+         * the scale bytes, then per block 64 bytes whose byte 4k + e holds
+         * element 16k + 4f + e at bits 2f..2f+1 */
+        const uint8_t *q = w;
+        const int64_t nb = n / 256;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t b = i / 256, g = b / 4;
+            const int m = nb - 4 * g < 4 ? (int)(nb - 4 * g) : 4, j = (int)(b % 4), e = (int)(i % 256);
+            const uint8_t *grp = q + 336 * g;
+            uint16_t d, dmin;
+            memcpy(&d, grp + 4 * j, 2);
+            memcpy(&dmin, grp + 4 * j + 2, 2);
+            const int s = e / 16, sc = grp[4 * m + 16 * j + s];
+            const int v = (grp[20 * m + 64 * j + 4 * s + e % 4] >> (2 * (e % 16 / 4))) & 3;
+            out[i] = f16d(d) * (sc & 15) * v - f16d(dmin) * (sc >> 4);
         }
     } else if (type == DS4_TYPE_Q2_K) {
         const block_q2_K *b = w;
@@ -133,6 +151,13 @@ static void fill_weights(uint32_t type, void *w, int64_t n, bool exact) {
         void *q = malloc(ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)n));
         fill_weights(DS4_TYPE_Q8_0, q, n, exact);
         ds4_repack_row_q8_0_x16(q, w, n);
+        free(q);
+        return;
+    }
+    if (type == DS4_TYPE_Q2_K_X4) { /* a Q2_K row, grouped */
+        void *q = malloc(ds4_row_bytes(DS4_TYPE_Q2_K, (uint64_t)n));
+        fill_weights(DS4_TYPE_Q2_K, q, n, exact);
+        ds4_repack_row_q2_k_x4(q, w, n);
         free(q);
         return;
     }
@@ -202,7 +227,7 @@ static int exact_qmax(uint32_t type, int64_t n) {
     double per_q;
     switch (type) {
     case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: per_q = 32.0 * 128 * (double)(n / 32); break;
-    case DS4_TYPE_Q2_K: per_q = (256.0 * 15 * 3 + 16.0 * 15 * 16) * (double)(n / 256); break;
+    case DS4_TYPE_Q2_K: case DS4_TYPE_Q2_K_X4: per_q = (256.0 * 15 * 3 + 16.0 * 15 * 16) * (double)(n / 256); break;
     case DS4_TYPE_Q4_K: per_q = (256.0 * 63 * 15 + 8.0 * 63 * 32) * (double)(n / 256); break;
     case DS4_TYPE_IQ2_XXS: per_q = 256.0 * 31 * 43 * (double)(n / 256); break;
     default: return 127;
@@ -399,15 +424,15 @@ Test(simd, exact_mode_bounds_are_tight_enough_to_cover_full_weight_range) {
 static void check_matmul_equals_vec_dot(uint32_t type, int64_t cols, int64_t rows, int64_t n_tok) {
     const size_t rb = ds4_row_bytes(type, cols);
     uint8_t *W = malloc(rb * rows);
-    const uint32_t filled = type == DS4_TYPE_Q8_0_X16 ? DS4_TYPE_Q8_0 : type; /* Q8_0_X16: Q8_0 rows, regrouped below */
+    const uint32_t filled = ds4_repack_source(type); /* a load-time layout: rows of its file type, regrouped below */
     fill_weights(filled, W, cols * rows, false);
     if (filled == DS4_TYPE_IQ2_XXS || filled == DS4_TYPE_Q8_0 || filled == DS4_TYPE_Q2_K) /* a moderate block scale */
         for (size_t off = 0; off < rb * (size_t)rows; off += ds4_type_block_bytes(filled)) {
             uint16_t d = ds4_f32_to_f16(0.01f);
-            if (type == DS4_TYPE_Q2_K) memcpy(W + off + offsetof(block_q2_K, d), &d, 2), memcpy(W + off + offsetof(block_q2_K, dmin), &d, 2);
+            if (filled == DS4_TYPE_Q2_K) memcpy(W + off + offsetof(block_q2_K, d), &d, 2), memcpy(W + off + offsetof(block_q2_K, dmin), &d, 2);
             else memcpy(W + off, &d, 2);
         }
-    if (type == DS4_TYPE_Q8_0_X16) cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, type, W, rows, cols, NULL, NULL));
+    if (filled != type) cr_assert(ds4_repack_rows(filled, type, W, rows, cols, NULL, NULL));
     float *X = malloc(sizeof(float) * cols * n_tok), *Y = malloc(sizeof(float) * rows * n_tok);
     float *y = malloc(sizeof(float) * rows);
     for (int64_t i = 0; i < cols * n_tok; i++) X[i] = (float)(unif() * 2 - 1);
@@ -446,6 +471,10 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 1536, 3, 15);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 768, 5, 7);
+    /* Q2_K_X4: whole groups of 4 blocks, and a short last group of 1 and of 3 */
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 2048, 7, DS4_TEST_LIGHT_OR(11, 23));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 256, 5, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 1792, 3, 9);
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
@@ -627,7 +656,7 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
     cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q8_0_X16, 256), 0);
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 256), DS4_TYPE_Q8_0);
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 768), DS4_TYPE_Q8_0);
-    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 4096), DS4_TYPE_Q2_K);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q4_K, 4096), DS4_TYPE_Q4_K);
     const uint32_t want = ds4_simd_cpu_supports("avx512") && !strcmp(ds4_simd_level(), "avx512") ? DS4_TYPE_Q8_0_X16
                                                                                               : DS4_TYPE_Q8_0;
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 4096), want);
@@ -638,6 +667,70 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
     cr_assert(strstr(err.msg, "544") != NULL, "%s", err.msg);
     cr_assert_not(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q8_0_X16, buf, 1, 512, NULL, &err));
     cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0, buf, 1, 512, NULL, &err), "same layout: nothing to do");
+}
+
+/* ---- Q2_K_X4, the layout Q2_K takes at load (quant.h) ---- */
+
+/* Grouping moves bytes only: every block reads back as the Q2_K block it
+ * came from, and the dequantized row and the reference dot product are bit
+ * for bit those of the Q2_K row. Rows of 1..9 blocks cover every length of
+ * a short last group. */
+Test(simd, q2_k_x4_holds_the_same_values_as_its_q2_k_row) {
+    for (int64_t nb = 1; nb <= 9; nb++) {
+        const int64_t n = 256 * nb;
+        const size_t rb = ds4_row_bytes(DS4_TYPE_Q2_K, (uint64_t)n);
+        cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q2_K_X4, (uint64_t)n), rb, "same bytes per row");
+        uint8_t *q = malloc(rb), *x = malloc(rb), *a = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, (uint64_t)n));
+        float *dq = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
+        fill_weights(DS4_TYPE_Q2_K, q, n, false);
+        fill_act(DS4_TYPE_Q2_K, a, n, false, 127);
+        ds4_repack_row_q2_k_x4(q, x, n);
+        for (int64_t b = 0; b < nb; b++) {
+            block_q2_K back;
+            ds4_x4_block(x, n, b, &back);
+            cr_assert_eq(memcmp(&back, (const block_q2_K *)q + b, sizeof back), 0, "nb=%ld: block %ld", (long)nb, (long)b);
+        }
+        ds4_dequantize_row(DS4_TYPE_Q2_K, q, dq, n);
+        ds4_dequantize_row(DS4_TYPE_Q2_K_X4, x, dx, n);
+        cr_assert_eq(memcmp(dq, dx, sizeof(float) * (size_t)n), 0, "nb=%ld: dequantized rows differ", (long)nb);
+        const float rq = ds4_vec_dot_ref(DS4_TYPE_Q2_K, n, q, a), rx = ds4_vec_dot_ref(DS4_TYPE_Q2_K_X4, n, x, a);
+        cr_assert(!memcmp(&rq, &rx, sizeof rq), "nb=%ld: reference dots %.9g vs %.9g", (long)nb, rq, rx);
+        /* in place over many rows, on a pool, equals row by row */
+        uint8_t *rows = malloc(3 * rb), *want = malloc(3 * rb);
+        for (int r = 0; r < 3; r++) {
+            fill_weights(DS4_TYPE_Q2_K, rows + r * rb, n, false);
+            ds4_repack_row_q2_k_x4(rows + r * rb, want + r * rb, n);
+        }
+        ds4_pool *pool = ds4_pool_create(2);
+        cr_assert(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, rows, 3, n, pool, NULL));
+        ds4_pool_destroy(pool);
+        cr_assert_eq(memcmp(rows, want, 3 * rb), 0);
+        free(q), free(x), free(a), free(dq), free(dx), free(rows), free(want);
+    }
+}
+
+Test(simd, q2_k_x4_is_a_memory_layout_only) {
+    cr_assert_not(ds4_type_known(DS4_TYPE_Q2_K_X4));
+    cr_assert_not(ds4_type_has_kernels(DS4_TYPE_Q2_K_X4));
+    cr_assert_str_eq(ds4_type_name(DS4_TYPE_Q2_K_X4), "Q2_K_X4");
+    uint32_t t;
+    cr_assert_not(ds4_type_from_name("Q2_K_X4", &t));
+    cr_assert_eq(ds4_act_type(DS4_TYPE_Q2_K_X4), DS4_TYPE_Q8_K);
+    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q2_K_X4), DS4_TYPE_Q2_K);
+    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q8_0_X16), DS4_TYPE_Q8_0);
+    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q2_K), DS4_TYPE_Q2_K);
+    /* chosen exactly where its kernel runs: AVX-512 VNNI with GFNI */
+    const bool runs = ds4_simd_cpu_supports("avx512") && ds4_simd_cpu_has_gfni() && !strcmp(ds4_simd_level(), "avx512");
+    ds4_dot_kernel k;
+    cr_assert_eq(ds4_dot_kernel_is_simd(DS4_TYPE_Q2_K_X4), runs && ds4_simd_avx512_kernel(DS4_TYPE_Q2_K_X4, &k));
+    const uint32_t want = ds4_dot_kernel_is_simd(DS4_TYPE_Q2_K_X4) ? DS4_TYPE_Q2_K_X4 : DS4_TYPE_Q2_K;
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 4096), want);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 768), want, "a short last group is part of the layout");
+    uint8_t buf[336] = {0};
+    ds4_error err;
+    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, buf, 1, 300, NULL, &err));
+    cr_assert(strstr(err.msg, "300") != NULL, "%s", err.msg);
+    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q2_K_X4, buf, 1, 512, NULL, &err));
 }
 
 /* The two-row form (decode's two weight streams per core) returns, per row,

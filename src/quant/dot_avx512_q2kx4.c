@@ -1,0 +1,231 @@
+/* AVX-512 (VNNI, VBMI, GFNI) Q2_K_X4 x Q8_K for one, two and four tokens,
+ * and two rows at one token.
+ *
+ * The layout (quant.h) puts sub-block k of a block in dword k of each of its
+ * four 2-bit planes, so per block:
+ *   - plane 0 is the quant register and 3; planes 1-3 are one vgf2p8affineqb
+ *     each (bits 2f..2f+1 of every byte to bits 0-1: a shift and a mask in
+ *     one operation);
+ *   - the planes meet activations permuted to match (x4_act_prep) in two
+ *     vpdpbusd chains of two, added: lane k is sub-block k's integer dot,
+ *     |sum| <= 16 x 3 x 128, so it fits 16 bits;
+ *   - one vpmaddwd against the scales as words with zero high halves gives
+ *     scale x dot per lane exactly; one conversion and one FMA by d x y.d.
+ * Per group of 4 blocks the 64 scale bytes are one register: the scales are
+ * one and, the mins one vgf2p8affineqb (the high nibble down); the mins x
+ * sub-block sums of all 4 blocks are two vpdpbusd against the sums split as
+ * 128 h + l (l in 0..127, h signed, both bytes), and the 4 (d, dmin) pairs
+ * are one load and one conversion. About 14 vector operations per block
+ * against ~22 for the Q2_K layout's table lookups: on the Zen 5 guest one
+ * core in cache ran 1.25x as fast at one token through ds4_matmul (35 GB/s
+ * against 28; 1.4-1.6x calling the row function alone), 1.15x at four.
+ *
+ * Per token the operations and their order do not depend on how many tokens
+ * or rows share the call, so every form returns exactly dot's result. */
+#include "quant/simd.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
+    defined(__AVX512VNNI__) && defined(__GFNI__) && defined(__F16C__) && defined(__FMA__)
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "quant/quant.h"
+
+/* Prepared activation row: per group of 4 blocks (a short last group is
+ * zero-filled to 4), X4_ACT_GROUP bytes:
+ *   [0, 1024)     block j's plane f at 256j + 64f: byte 4k + e = y.qs[16k + 4f + e];
+ *   [1024, 1088)  l of block j's sub-block k sum at 16j + k;
+ *   [1088, 1152)  h of the same sum (bsum = 128 h + l, h signed);
+ *   [1152, 1184)  (d, d) of each block as floats; then zero padding. */
+#define X4_ACT_L 1024
+#define X4_ACT_H 1088
+#define X4_ACT_D 1152
+#define X4_ACT_GROUP 1216
+
+static int64_t x4_groups(int64_t n) { return (n / QK_K + DS4_X4_BLOCKS - 1) / DS4_X4_BLOCKS; }
+
+static size_t x4_act_bytes(int64_t n) { return (size_t)x4_groups(n) * X4_ACT_GROUP; }
+
+/* plane f of a block: byte 4k + e = qs[16k + 4f + e], i.e. dword k of
+ * plane f is dword f of qs's 128-bit lane k: a 4 x 4 dword transpose inside
+ * each register's lanes, then a 4 x 4 transpose of lanes across the four. */
+static void x4_act_planes(const int8_t *qs, uint8_t *out) {
+    const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i z[4];
+    for (int i = 0; i < 4; i++) z[i] = _mm512_permutexvar_epi32(tr, _mm512_loadu_si512(qs + 64 * i));
+    const __m512i t0 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t1 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i t2 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t3 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 2, 3, 2));
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(out + 64, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_si512(out + 128, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(out + 192, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+static void x4_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_K *y = std_act;
+    const int64_t nb = n / QK_K;
+    memset(out, 0, x4_act_bytes(n));
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *a = (uint8_t *)out + (b / DS4_X4_BLOCKS) * X4_ACT_GROUP;
+        const int j = (int)(b % DS4_X4_BLOCKS);
+        x4_act_planes(y[b].qs, a + 256 * j);
+        for (int k = 0; k < 16; k++) {
+            const int s = y[b].bsums[k], h = (s >= 0 ? s : s - 127) / 128; /* floor(s / 128) */
+            a[X4_ACT_L + 16 * j + k] = (uint8_t)(s - 128 * h);
+            a[X4_ACT_H + 16 * j + k] = (uint8_t)(int8_t)h;
+        }
+        float *d = (float *)(a + X4_ACT_D);
+        d[2 * j] = d[2 * j + 1] = y[b].d;
+    }
+}
+
+static __m512i x4_sc_ctrl[4]; /* block j: dword k <- scale byte 16j + k */
+static __m512i x4_plane[4];   /* vgf2p8affineqb matrices: bits 2f..2f+1 -> bits 0-1 (f = 1..3); [0]: high nibble down */
+static __m512i x4_dmin_ctrl;  /* vpermps: lane i <- dmin of block i / 4 */
+
+/* One row's accumulators against T tokens: the even and the odd blocks of
+ * a group in two FMA chains (one chain held a row's 16 blocks to 64 cycles
+ * of FMA latency, which one core could not overlap with the next row). */
+typedef struct {
+    __m512 acc[4][2], accm[4];
+} x4_state;
+
+/* The group at w of m blocks (m < 4 only at the row's end) against T tokens
+ * whose activation groups are act[t]. */
+static inline __attribute__((always_inline)) void x4_group(const uint8_t *w, int m, int T, const uint8_t *const *act,
+                                                           x4_state *st) {
+    const bool full = m == DS4_X4_BLOCKS;
+    __m512i sb = full ? _mm512_loadu_si512(w + 4 * m) : _mm512_maskz_loadu_epi8(~0ull >> (64 - 16 * m), w + 4 * m);
+    DS4_PIN(sb);
+    const __m512i sc = _mm512_and_si512(sb, _mm512_set1_epi8(15));
+    const __m512i mn = _mm512_gf2p8affine_epi64_epi8(sb, x4_plane[0], 0);
+    const __m128i dmh = full ? _mm_loadu_si128((const __m128i *)w) : _mm_maskz_loadu_epi16((__mmask8)((1u << (2 * m)) - 1), w);
+    const __m256 dmw = _mm256_cvtph_ps(dmh); /* d0 dmin0 d1 dmin1 ... */
+    float dd[4][8];
+DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        const __m256 dmt = _mm256_mul_ps(dmw, _mm256_loadu_ps((const float *)(act[t] + X4_ACT_D)));
+        _mm256_storeu_ps(dd[t], dmt);
+        __m512i pm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mn, _mm512_loadu_si512(act[t] + X4_ACT_H));
+        pm = _mm512_dpbusd_epi32(_mm512_slli_epi32(pm, 7), mn, _mm512_loadu_si512(act[t] + X4_ACT_L));
+        st->accm[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(x4_dmin_ctrl, _mm512_castps256_ps512(dmt)),
+                                      _mm512_cvtepi32_ps(pm), st->accm[t]);
+    }
+DS4_UNROLL
+    for (int j = 0; j < DS4_X4_BLOCKS; j++) {
+        if (j >= m) break;
+        __m512i q = _mm512_loadu_si512(w + 20 * m + 64 * j);
+        DS4_PIN(q);
+        const __m512i p0 = _mm512_and_si512(q, _mm512_set1_epi8(3));
+        const __m512i p1 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[1], 0);
+        const __m512i p2 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[2], 0);
+        const __m512i p3 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[3], 0);
+        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, x4_sc_ctrl[j], sc);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const uint8_t *y = act[t] + 256 * j;
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p0, _mm512_loadu_si512(y));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p1, _mm512_loadu_si512(y + 64));
+            s0 = _mm512_dpbusd_epi32(s0, p2, _mm512_loadu_si512(y + 128));
+            s1 = _mm512_dpbusd_epi32(s1, p3, _mm512_loadu_si512(y + 192));
+            const __m512i s = _mm512_madd_epi16(_mm512_add_epi32(s0, s1), scw);
+            st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(s), st->acc[t][j % 2]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void x4_begin(int T, x4_state *st) {
+DS4_UNROLL
+    for (int t = 0; t < T; t++) st->acc[t][0] = st->acc[t][1] = st->accm[t] = _mm512_setzero_ps();
+}
+
+static inline __attribute__((always_inline)) void x4_end(int T, const x4_state *st, float *out) {
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(st->acc[t][0], st->acc[t][1]), st->accm[t]));
+}
+
+/* Group g of row w (nb blocks) into st; a short last group is its own
+ * instance. No software prefetch: on the Zen 5 guest prefetches 2 and 4 KiB
+ * ahead into L1 or 8 KiB into L2 streamed no faster than the hardware
+ * prefetchers alone (docs/performance.md, session 11). */
+static inline __attribute__((always_inline)) void x4_row(int64_t nb, const uint8_t *w, int T, const uint8_t *const *act,
+                                                         x4_state *st, int64_t g) {
+    const uint8_t *a[4];
+    const int64_t left = nb - g * DS4_X4_BLOCKS;
+DS4_UNROLL
+    for (int t = 0; t < T; t++) a[t] = act[t] + g * X4_ACT_GROUP;
+    const uint8_t *wg = w + g * DS4_X4_BLOCKS * sizeof(block_q2_K);
+    if (left >= DS4_X4_BLOCKS) x4_group(wg, DS4_X4_BLOCKS, T, a, st);
+    else x4_group(wg, (int)left, T, a, st);
+}
+
+static inline __attribute__((always_inline)) void x4_dot_rows(int64_t n, const void *w, int T,
+                                                              const uint8_t *const *act, float *out, bool pf) {
+    (void)pf;
+    const int64_t nb = n / QK_K;
+    x4_state st;
+    x4_begin(T, &st);
+    for (int64_t g = 0; g < x4_groups(n); g++) x4_row(nb, w, T, act, &st, g);
+    x4_end(T, &st, out);
+}
+
+/* Rows w0 and w1 against one token, group by group (ds4_dot_rows2_fn). */
+static void rows2_q2_k_x4(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *a[1] = {act};
+    x4_state s0, s1;
+    x4_begin(1, &s0);
+    x4_begin(1, &s1);
+    for (int64_t g = 0; g < x4_groups(n); g++) {
+        x4_row(nb, w0, 1, a, &s0, g);
+        x4_row(nb, w1, 1, a, &s1, g);
+    }
+    x4_end(1, &s0, out);
+    x4_end(1, &s1, out + 1);
+}
+
+DS4_DOT_ENTRIES(q2_k_x4, x4_dot_rows, , false)
+
+/* gf2p8affine matrix moving bits lo..lo+width-1 of each byte to bits 0..:
+ * result bit i is the parity of (byte 7 - i of the matrix) & x. */
+static __m512i bit_field_matrix(int lo, int width) {
+    uint64_t a = 0;
+    for (int i = 0; i < width; i++) a |= (uint64_t)1 << (lo + i) << (8 * (7 - i));
+    return _mm512_set1_epi64((long long)a);
+}
+
+static void x4_init(void) {
+    uint8_t c[64];
+    for (int j = 0; j < 4; j++) {
+        for (int p = 0; p < 64; p++) c[p] = (uint8_t)(16 * j + p / 4);
+        memcpy(&x4_sc_ctrl[j], c, 64);
+    }
+    x4_plane[0] = bit_field_matrix(4, 4);
+    for (int f = 1; f < 4; f++) x4_plane[f] = bit_field_matrix(2 * f, 2);
+    int32_t dm[16];
+    for (int i = 0; i < 16; i++) dm[i] = 2 * (i / 4) + 1;
+    memcpy(&x4_dmin_ctrl, dm, sizeof dm);
+}
+
+bool ds4_simd_avx512_q2_k_x4_kernel(ds4_dot_kernel *k) {
+    if (!ds4_simd_cpu_has_gfni()) return false;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, x4_init);
+    *k = (ds4_dot_kernel){.dot = dot_q2_k_x4, .dot2 = dot2_q2_k_x4, .dot4 = dot4_q2_k_x4, .rows2 = rows2_q2_k_x4,
+                          .act_bytes = x4_act_bytes, .act_prep = x4_act_prep};
+    return true;
+}
+
+#else
+
+bool ds4_simd_avx512_q2_k_x4_kernel(ds4_dot_kernel *k) {
+    (void)k;
+    return false;
+}
+
+#endif
