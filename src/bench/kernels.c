@@ -28,11 +28,12 @@ static const shape flash_shapes[] = {
     {32768, 1024, "32768x1024 (attn_q_b)"},
 };
 
-/* Q8_0_X16 and Q2_K_X4 are the layouts Q8_0 and Q2_K weights take at load
- * on CPUs with their kernels (quant.h); they are measured where that is the
- * case. */
-static const uint32_t all_types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16, DS4_TYPE_Q8_0,    DS4_TYPE_Q8_0_X16,
-                                     DS4_TYPE_Q4_K, DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, DS4_TYPE_IQ2_XXS};
+/* Q8_0_X16, Q4_K_X4 and Q2_K_X4 are the layouts Q8_0, Q4_K and Q2_K weights
+ * take at load on CPUs with their kernels (quant.h); they are measured where
+ * that is the case. */
+static const uint32_t all_types[] = {DS4_TYPE_F32,     DS4_TYPE_F16,  DS4_TYPE_BF16,    DS4_TYPE_Q8_0,
+                                     DS4_TYPE_Q8_0_X16, DS4_TYPE_Q4_K, DS4_TYPE_Q4_K_X4, DS4_TYPE_Q2_K,
+                                     DS4_TYPE_Q2_K_X4,  DS4_TYPE_IQ2_XXS};
 
 static bool is_layout(uint32_t type) { return ds4_repack_source(type) != type; }
 
@@ -160,7 +161,7 @@ static bool types_valid(const char *list) {
         const bool layout = !ds4_type_from_name(name, &t) && layout_from_name(name, &t);
         if (layout && !type_runs_here(t)) {
             fprintf(stderr, "ds4 bench kernels: --types: %s is used only on CPUs with its kernel (AVX-512 VNNI%s)\n",
-                    ds4_type_name(t), t == DS4_TYPE_Q2_K_X4 ? " and GFNI" : "");
+                    ds4_type_name(t), t == DS4_TYPE_Q8_0_X16 ? "" : " and GFNI");
             return false;
         }
         if (!layout && (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t))) {

@@ -33,6 +33,7 @@ static const type_info table[N_TYPES] = {
 static const type_info memory_table[] = {
     {"Q8_0_X16", 512, 544},
     {"Q2_K_X4", 256, 84},
+    {"Q4_K_X4", 256, 144},
 };
 #define N_MEMORY_TYPES (sizeof memory_table / sizeof memory_table[0])
 

@@ -34,12 +34,16 @@ enum {
  *   followed by its f16 scales (layout in quant/quant.h). Same bytes per row
  *   as Q8_0; rows of a multiple of 512 values only.
  *   Q2_K_X4: Q2_K rows in groups of 4 blocks (1024 values; the row's last
- *   group may be shorter), each group's scale bytes first, then its quants
- *   ordered so that a dword holds quants of one sub-block, then its f16
- *   (d, dmin) pairs (layout in quant/quant.h). Same bytes per row as Q2_K. */
+ *   group may be shorter), each group's f16 (d, dmin) pairs first, then its
+ *   scale bytes, then its quants ordered so that a dword holds quants of
+ *   one sub-block (layout in quant/quant.h). Same bytes per row as Q2_K.
+ *   Q4_K_X4: Q4_K rows in groups of 4 blocks likewise, (d, dmin) pairs and
+ *   scale bytes first, quants with each dword in one sub-block. Same bytes
+ *   per row as Q4_K. */
 enum {
     DS4_TYPE_Q8_0_X16 = 64,
     DS4_TYPE_Q2_K_X4 = 65,
+    DS4_TYPE_Q4_K_X4 = 66,
 };
 
 bool ds4_type_known(uint32_t type);                        /* a ggml type a file may hold */

@@ -137,8 +137,15 @@ void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
     case DS4_TYPE_Q2_K_X4:
         for (int64_t b = 0; b < nb; b++) {
             block_q2_K blk;
-            ds4_x4_block(src, n, b, &blk);
+            ds4_q2_k_x4_block(src, n, b, &blk);
             deq_q2_K(&blk, dst + b * QK_K, 1);
+        }
+        break;
+    case DS4_TYPE_Q4_K_X4:
+        for (int64_t b = 0; b < nb; b++) {
+            block_q4_K blk;
+            ds4_q4_k_x4_block(src, n, b, &blk);
+            deq_q4_K(&blk, dst + b * QK_K, 1);
         }
         break;
     default: ds4_quant_bad_type("dequantize_row", type);

@@ -12,7 +12,7 @@
 #include "quant/quant_internal.h"
 #include "quant/simd.h"
 
-#define N_TYPES (DS4_TYPE_Q2_K_X4 + 1) /* every ggml id and the in-memory layouts */
+#define N_TYPES (DS4_TYPE_Q4_K_X4 + 1) /* every ggml id and the in-memory layouts */
 
 static ds4_vec_dot_fn g_dot[N_TYPES];
 static ds4_dot_kernel g_kern[N_TYPES];

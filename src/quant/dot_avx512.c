@@ -505,6 +505,7 @@ bool ds4_simd_avx512_kernel(uint32_t type, ds4_dot_kernel *k) {
     case DS4_TYPE_Q8_0: return ds4_simd_avx512_q8_0_kernel(k, pf);
     case DS4_TYPE_Q8_0_X16: return ds4_simd_avx512_q8_0_x16_kernel(k, pf);
     case DS4_TYPE_Q2_K_X4: return ds4_simd_avx512_q2_k_x4_kernel(k);
+    case DS4_TYPE_Q4_K_X4: return ds4_simd_avx512_q4_k_x4_kernel(k);
     case DS4_TYPE_F32:
     case DS4_TYPE_F16:
     case DS4_TYPE_BF16: return ds4_simd_avx512_float_kernel(type, k);

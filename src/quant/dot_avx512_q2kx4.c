@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "quant/quant.h"
+#include "quant/simd_x4.h"
 
 /* Prepared activation row: per group of 4 blocks (a short last group is
  * zero-filled to 4), X4_ACT_GROUP bytes:
@@ -48,23 +49,6 @@ static int64_t x4_groups(int64_t n) { return (n / QK_K + DS4_X4_BLOCKS - 1) / DS
 
 static size_t x4_act_bytes(int64_t n) { return (size_t)x4_groups(n) * X4_ACT_GROUP; }
 
-/* plane f of a block: byte 4k + e = qs[16k + 4f + e], i.e. dword k of
- * plane f is dword f of qs's 128-bit lane k: a 4 x 4 dword transpose inside
- * each register's lanes, then a 4 x 4 transpose of lanes across the four. */
-static void x4_act_planes(const int8_t *qs, uint8_t *out) {
-    const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m512i z[4];
-    for (int i = 0; i < 4; i++) z[i] = _mm512_permutexvar_epi32(tr, _mm512_loadu_si512(qs + 64 * i));
-    const __m512i t0 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i t1 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512i t2 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i t3 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 2, 3, 2));
-    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm512_storeu_si512(out + 64, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(3, 1, 3, 1)));
-    _mm512_storeu_si512(out + 128, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm512_storeu_si512(out + 192, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
 static void x4_act_prep(int64_t n, const void *std_act, void *out) {
     const block_q8_K *y = std_act;
     const int64_t nb = n / QK_K;
@@ -72,7 +56,7 @@ static void x4_act_prep(int64_t n, const void *std_act, void *out) {
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *a = (uint8_t *)out + (b / DS4_X4_BLOCKS) * X4_ACT_GROUP;
         const int j = (int)(b % DS4_X4_BLOCKS);
-        x4_act_planes(y[b].qs, a + 256 * j);
+        ds4_x4_act_planes(y[b].qs, a + 256 * j);
         for (int k = 0; k < 16; k++) {
             const int s = y[b].bsums[k], h = (s >= 0 ? s : s - 127) / 128; /* floor(s / 128) */
             a[X4_ACT_L + 16 * j + k] = (uint8_t)(s - 128 * h);
@@ -191,22 +175,14 @@ static void rows2_q2_k_x4(int64_t n, const void *w0, const void *w1, const void 
 
 DS4_DOT_ENTRIES(q2_k_x4, x4_dot_rows, , false)
 
-/* gf2p8affine matrix moving bits lo..lo+width-1 of each byte to bits 0..:
- * result bit i is the parity of (byte 7 - i of the matrix) & x. */
-static __m512i bit_field_matrix(int lo, int width) {
-    uint64_t a = 0;
-    for (int i = 0; i < width; i++) a |= (uint64_t)1 << (lo + i) << (8 * (7 - i));
-    return _mm512_set1_epi64((long long)a);
-}
-
 static void x4_init(void) {
     uint8_t c[64];
     for (int j = 0; j < 4; j++) {
         for (int p = 0; p < 64; p++) c[p] = (uint8_t)(16 * j + p / 4);
         memcpy(&x4_sc_ctrl[j], c, 64);
     }
-    x4_plane[0] = bit_field_matrix(4, 4);
-    for (int f = 1; f < 4; f++) x4_plane[f] = bit_field_matrix(2 * f, 2);
+    x4_plane[0] = ds4_gf2p8_bit_field(4, 4);
+    for (int f = 1; f < 4; f++) x4_plane[f] = ds4_gf2p8_bit_field(2 * f, 2);
     int32_t dm[16];
     for (int i = 0; i < 16; i++) dm[i] = 2 * (i / 4) + 1;
     memcpy(&x4_dmin_ctrl, dm, sizeof dm);

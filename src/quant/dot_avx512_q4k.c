@@ -221,6 +221,186 @@ DS4_UNROLL
 DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _pf, true)
 DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _hw, false)
 
+/* ---- Q4_K_X4: Q4_K grouped at load (quant.h) ----
+ * Each dword of the four nibble planes lies in one sub-block (k / 2 for
+ * dword k), so a block's planes against activations permuted to match
+ * (ds4_x4_act_planes) meet in two vpdpbusd chains whose sum has sub-block
+ * k / 2's partial dot in lane k (|sum| <= 16 x 15 x 128 < 2^15), and one
+ * vpmaddwd against the scales as words with zero high halves applies the
+ * 6-bit scales exactly: no packing of sums into words, one scale vector per
+ * block instead of two. The high nibbles are one vgf2p8affineqb each. A
+ * group's 4 (d, dmin) pairs and 48 scale bytes are one 64-byte load,
+ * arranged by one vpermd into the lanes q4k_unpack4 reads. The mins are the
+ * stored layout's. Per token the operations do not depend on how many
+ * tokens or rows share the call. */
+#if defined(__GFNI__)
+
+#include <pthread.h>
+
+#include "quant/simd_x4.h"
+
+static __m512i q4x_hdr_ctrl[4]; /* m blocks: lane j <- dword j ((d, dmin)), dwords m + 3j .. m + 3j + 2 (scales) */
+static __m512i q4x_sc_ctrl[4];  /* block j: dword k <- scale byte 16j + k / 2 of q4k_unpack4's result */
+static __m512i q4x_hi;          /* vgf2p8affineqb: high nibble down */
+
+/* The stored layout's prepared activations with the quants in plane order. */
+static void q4x_act_prep(int64_t n, const void *std_act, void *out) {
+    q4k_act_prep(n, std_act, out);
+    const block_q8_K *y = std_act;
+    for (int64_t b = 0; b < n / QK_K; b++) ds4_x4_act_planes(y[b].qs, (uint8_t *)out + Q4K_ACT_QS * b);
+}
+
+typedef struct {
+    __m512 acc[4][2]; /* even and odd blocks: two FMA chains */
+    __m256 accm[4];
+} q4x_state;
+
+/* The group at w of m blocks (m < 4 only at the row's end), blocks b.. of
+ * the row, against T tokens. */
+static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, int m, int T, const uint8_t *const *act,
+                                                            int64_t b, const float *const *yd2,
+                                                            const uint8_t *const *bs, q4x_state *st) {
+    const bool full = m == 4;
+    __m512i h = full ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi8(~0ull >> (64 - 16 * m), w);
+    DS4_PIN(h);
+    const __m512i r = _mm512_permutexvar_epi32(q4x_hdr_ctrl[m - 1], h);
+    const __m512i u = q4k_unpack4(r);
+    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(q4k_dm_ctrl, r)));
+    float dd[4][8];
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(dd[t], _mm256_mul_ps(dm, _mm256_maskz_loadu_ps((__mmask8)((1u << (2 * m)) - 1), yd2[t] + 2 * b)));
+    const __m512i m4 = _mm512_set1_epi8(15);
+DS4_UNROLL
+    for (int j = 0; j < 4; j++) {
+        if (j >= m) break;
+        __m512i q0 = _mm512_loadu_si512(w + 16 * m + 128 * j), q1 = _mm512_loadu_si512(w + 16 * m + 128 * j + 64);
+        DS4_PIN(q0);
+        DS4_PIN(q1);
+        const __m512i p0 = _mm512_and_si512(q0, m4), p1 = _mm512_gf2p8affine_epi64_epi8(q0, q4x_hi, 0);
+        const __m512i p2 = _mm512_and_si512(q1, m4), p3 = _mm512_gf2p8affine_epi64_epi8(q1, q4x_hi, 0);
+        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, q4x_sc_ctrl[j], u);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const uint8_t *y = act[t] + (b + j) * Q4K_ACT_QS;
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p0, _mm512_loadu_si512(y));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p1, _mm512_loadu_si512(y + 64));
+            s0 = _mm512_dpbusd_epi32(s0, p2, _mm512_loadu_si512(y + 128));
+            s1 = _mm512_dpbusd_epi32(s1, p3, _mm512_loadu_si512(y + 192));
+            const __m512i sc = _mm512_madd_epi16(_mm512_add_epi32(s0, s1), scw);
+            st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(sc), st->acc[t][j % 2]);
+        }
+    }
+DS4_UNROLL
+    for (int j = 0; j < 4; j += 2) {
+        if (j >= m) break;
+        /* mins of two blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
+        const bool two = j + 1 < m;
+        const __m256i mins = _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_mn_ctrl[j / 2], u));
+        const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
+DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + (b + j) * Q4K_ACT_BS));
+            const float *d = dd[t] + 2 * j;
+            const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(d[1]), _mm256_set1_ps(two ? d[3] : 0.0f), 0xF0);
+            st->accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), st->accm[t]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q4x_begin(int64_t nb, int T, const uint8_t *const *act,
+                                                            const uint8_t **bs, const float **yd2, q4x_state *st) {
+DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        bs[t] = act[t] + nb * Q4K_ACT_QS;
+        yd2[t] = (const float *)(bs[t] + nb * Q4K_ACT_BS);
+        st->acc[t][0] = st->acc[t][1] = _mm512_setzero_ps();
+        st->accm[t] = _mm256_setzero_ps();
+    }
+}
+
+static inline __attribute__((always_inline)) void q4x_step(int64_t nb, const uint8_t *w, int T, const uint8_t *const *act,
+                                                           const float *const *yd2, const uint8_t *const *bs,
+                                                           q4x_state *st, int64_t b) {
+    const uint8_t *wg = w + b * sizeof(block_q4_K);
+    if (nb - b >= 4) q4x_group(wg, 4, T, act, b, yd2, bs, st);
+    else q4x_group(wg, (int)(nb - b), T, act, b, yd2, bs, st);
+}
+
+static inline __attribute__((always_inline)) void q4x_end(int T, const q4x_state *st, float *out) {
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(st->acc[t][0], st->acc[t][1]),
+                                                    _mm512_zextps256_ps512(st->accm[t])));
+}
+
+/* Row w against T prepared activation rows (T <= 4). No software prefetch
+ * (the hardware prefetchers alone, as for the stored layout on Zen 5). */
+static inline __attribute__((always_inline)) void q4x_dot_rows(int64_t n, const void *w, int T,
+                                                               const uint8_t *const *act, float *out, bool pf) {
+    (void)pf;
+    const int64_t nb = n / QK_K;
+    const uint8_t *bs[4];
+    const float *yd2[4];
+    q4x_state st;
+    q4x_begin(nb, T, act, bs, yd2, &st);
+    for (int64_t b = 0; b < nb; b += 4) q4x_step(nb, w, T, act, yd2, bs, &st, b);
+    q4x_end(T, &st, out);
+}
+
+/* Rows w0 and w1 against one token, group by group (ds4_dot_rows2_fn). */
+static void rows2_q4_k_x4(int64_t n, const void *w0, const void *w1, const void *act, float out[2]) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *a[1] = {act}, *bs[1];
+    const float *yd2[1];
+    q4x_state s0, s1;
+    q4x_begin(nb, 1, a, bs, yd2, &s0);
+    q4x_begin(nb, 1, a, bs, yd2, &s1);
+    for (int64_t b = 0; b < nb; b += 4) {
+        q4x_step(nb, w0, 1, a, yd2, bs, &s0, b);
+        q4x_step(nb, w1, 1, a, yd2, bs, &s1, b);
+    }
+    q4x_end(1, &s0, out);
+    q4x_end(1, &s1, out + 1);
+}
+
+DS4_DOT_ENTRIES(q4_k_x4, q4x_dot_rows, , false)
+
+static void q4x_init(void) {
+    for (int m = 1; m <= 4; m++) {
+        int32_t c[16];
+        for (int l = 0; l < 16; l++) {
+            const int j = l / 4 < m ? l / 4 : 0, i = l % 4; /* a missing block repeats block 0 */
+            c[l] = i == 0 ? j : m + 3 * j + i - 1;
+        }
+        memcpy(&q4x_hdr_ctrl[m - 1], c, sizeof c);
+    }
+    uint8_t ctrl[64];
+    for (int j = 0; j < 4; j++) {
+        for (int p = 0; p < 64; p++) ctrl[p] = (uint8_t)(16 * j + p / 8);
+        memcpy(&q4x_sc_ctrl[j], ctrl, 64);
+    }
+    q4x_hi = ds4_gf2p8_bit_field(4, 4);
+}
+
+bool ds4_simd_avx512_q4_k_x4_kernel(ds4_dot_kernel *k) {
+    if (!ds4_simd_cpu_has_gfni()) return false;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, q4x_init);
+    *k = (ds4_dot_kernel){.dot = dot_q4_k_x4, .dot2 = dot2_q4_k_x4, .dot4 = dot4_q4_k_x4, .rows2 = rows2_q4_k_x4,
+                          .act_bytes = q4k_act_bytes, .act_prep = q4x_act_prep};
+    return true;
+}
+
+#else
+
+bool ds4_simd_avx512_q4_k_x4_kernel(ds4_dot_kernel *k) {
+    (void)k;
+    return false;
+}
+
+#endif
+
 void ds4_simd_avx512_q4k_init(void) {
     uint8_t ctrl[64];
     for (int j = 0; j < 4; j++)
@@ -255,6 +435,11 @@ bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf) {
 #else
 
 void ds4_simd_avx512_q4k_init(void) {}
+
+bool ds4_simd_avx512_q4_k_x4_kernel(ds4_dot_kernel *k) {
+    (void)k;
+    return false;
+}
 
 bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf) {
     (void)k;

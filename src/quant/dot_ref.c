@@ -13,7 +13,8 @@
 uint32_t ds4_act_type(uint32_t weight_type) {
     switch (weight_type) {
     case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: return DS4_TYPE_Q8_0;
-    case DS4_TYPE_Q2_K: case DS4_TYPE_Q2_K_X4: case DS4_TYPE_Q4_K: case DS4_TYPE_IQ2_XXS: return DS4_TYPE_Q8_K;
+    case DS4_TYPE_Q2_K: case DS4_TYPE_Q2_K_X4: case DS4_TYPE_Q4_K: case DS4_TYPE_Q4_K_X4: case DS4_TYPE_IQ2_XXS:
+        return DS4_TYPE_Q8_K;
     case DS4_TYPE_F32: case DS4_TYPE_F16: case DS4_TYPE_BF16: return DS4_TYPE_F32;
     default: return UINT32_MAX;
     }
@@ -115,8 +116,20 @@ float ds4_vec_dot_q2_k_x4_ref(int64_t n, const void *w, const void *act) {
     float s = 0.0f;
     for (int64_t i = 0; i < n / QK_K; i++) {
         block_q2_K blk;
-        ds4_x4_block(w, n, i, &blk);
+        ds4_q2_k_x4_block(w, n, i, &blk);
         s += ds4_vec_dot_q2_K_ref(QK_K, &blk, b + i);
+    }
+    return s;
+}
+
+/* Q4_K's sums, block by block, from the grouped layout (quant.h). */
+float ds4_vec_dot_q4_k_x4_ref(int64_t n, const void *w, const void *act) {
+    const block_q8_K *b = act;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        block_q4_K blk;
+        ds4_q4_k_x4_block(w, n, i, &blk);
+        s += ds4_vec_dot_q4_K_ref(QK_K, &blk, b + i);
     }
     return s;
 }
@@ -182,6 +195,7 @@ ds4_vec_dot_fn ds4_vec_dot_ref_fn(uint32_t weight_type) {
     case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_ref;
     case DS4_TYPE_Q8_0_X16: return ds4_vec_dot_q8_0_x16_ref;
     case DS4_TYPE_Q2_K_X4: return ds4_vec_dot_q2_k_x4_ref;
+    case DS4_TYPE_Q4_K_X4: return ds4_vec_dot_q4_k_x4_ref;
     default: return NULL;
     }
 }

@@ -34,14 +34,14 @@ _Static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
 /* True for the file weight types with quantize/dequantize/vec_dot kernels
- * (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). The in-memory Q8_0_X16 and Q2_K_X4
- * have dequantize and vec_dot kernels but no quantizer: they are made by
+ * (F32 F16 BF16 Q8_0 Q2_K Q4_K IQ2_XXS). The in-memory Q8_0_X16, Q2_K_X4 and
+ * Q4_K_X4 have dequantize and vec_dot kernels but no quantizer: they are made by
  * repacking. */
 bool ds4_type_has_kernels(uint32_t type);
 
 /* ---- conversion ---- */
 /* y[0..n) = dequantized row; n must be a multiple of the block size. Also
- * accepts Q8_K, Q8_0_X16 and Q2_K_X4. Bit-exact with ggml's dequantizers. */
+ * accepts Q8_K and the load-time layouts. Bit-exact with ggml's dequantizers. */
 void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
 /* Quantizes one row of n values. imatrix (n per-column importance values) may
@@ -85,7 +85,7 @@ void ds4_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 
 /* ---- dot products ----
  * Weight type -> activation type it pairs with:
- *   Q8_0, Q8_0_X16 -> Q8_0;  Q2_K, Q2_K_X4, Q4_K, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
+ *   Q8_0, Q8_0_X16 -> Q8_0;  Q2_K, Q2_K_X4, Q4_K, Q4_K_X4, IQ2_XXS -> Q8_K;  F32, F16, BF16 -> F32. */
 uint32_t ds4_act_type(uint32_t weight_type); /* UINT32_MAX: no kernels */
 /* Quantize an activation row x[0..n) to the format the weight type pairs
  * with (for float types this is a copy). dst must hold ds4_row_bytes(ds4_act_type(t), n). */
@@ -160,41 +160,59 @@ static inline size_t ds4_x16_scales_at(int64_t n, int64_t g) {
  * sub-block k's integer dot, and one vpmaddwd applies the 16 scales. Its
  * dot product pairs with Q8_K activations, like Q2_K's, and gives the same
  * result up to the order of float additions. */
+
+/* Q4_K_X4 holds a Q4_K row of n values (n a multiple of 256) the same way,
+ * in groups of 4 blocks (the last may have m = 1..3). A group of m blocks is
+ * 144m bytes:
+ *   [0, 4m)      block j's f16 d and dmin at 4j;
+ *   [4m, 16m)    block j's 12 packed 6-bit scale and min bytes at 4m + 12j,
+ *                as in Q4_K;
+ *   [16m, 144m)  block j's 128 quant bytes at 16m + 128j, two registers of
+ *                64: the low nibble of byte 64r + 4k + e (r < 2, k < 16,
+ *                e < 4) holds the block's element 16k + 8r + e, its high
+ *                nibble element 16k + 8r + 4 + e, so dword k of each nibble
+ *                plane holds only sub-block k / 2.
+ * A full group's 16 (d, dmin) bytes and 48 scale bytes are one 64-byte line
+ * apart from the quants. */
 #define DS4_X4_BLOCKS 4
 
-/* Where block b of a Q2_K_X4 row of nb blocks lies: its group's byte
- * offset, the group's block count m, and b's index j in it. */
-static inline size_t ds4_x4_group_at(int64_t nb, int64_t b, int *m, int *j) {
+/* Where block b of a Q2_K_X4 or Q4_K_X4 row of nb blocks of block_bytes
+ * each lies: its group's byte offset, the group's block count m, and b's
+ * index j in it. */
+static inline size_t ds4_x4_group_at(int64_t nb, int64_t b, size_t block_bytes, int *m, int *j) {
     const int64_t g = b / DS4_X4_BLOCKS, left = nb - g * DS4_X4_BLOCKS;
     *m = left < DS4_X4_BLOCKS ? (int)left : DS4_X4_BLOCKS;
     *j = (int)(b % DS4_X4_BLOCKS);
-    return (size_t)g * DS4_X4_BLOCKS * sizeof(block_q2_K);
+    return (size_t)g * DS4_X4_BLOCKS * block_bytes;
 }
 
-/* Block b of a Q2_K_X4 row of n values, back in the Q2_K block layout. */
-void ds4_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out);
+/* Block b of a Q2_K_X4 / Q4_K_X4 row of n values, back in the block layout
+ * it came from. */
+void ds4_q2_k_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out);
+void ds4_q4_k_x4_block(const void *row, int64_t n, int64_t b, block_q4_K *out);
 
 /* The layout the running CPU's kernels prefer for rows of `cols` values of
  * `type`, where a SIMD kernel for it runs (AVX-512 VNNI, and GFNI for
- * Q2_K_X4): Q8_0_X16 for Q8_0 when cols is a multiple of 512, Q2_K_X4 for
- * Q2_K; `type` itself otherwise. */
+ * the X4 layouts): Q8_0_X16 for Q8_0 when cols is a multiple of 512,
+ * Q2_K_X4 for Q2_K, Q4_K_X4 for Q4_K; `type` itself otherwise. */
 uint32_t ds4_repack_type(uint32_t type, int64_t cols);
 
 /* The file type a load-time layout is made from (Q8_0 for Q8_0_X16, Q2_K
- * for Q2_K_X4); `type` itself for any other type. */
+ * for Q2_K_X4, Q4_K for Q4_K_X4); `type` itself for any other type. */
 uint32_t ds4_repack_source(uint32_t type);
 
 /* Rewrites n_rows rows of `from` in place as `to` (Q8_0 -> Q8_0_X16,
- * Q2_K -> Q2_K_X4, or nothing when the two are equal), split over the pool.
+ * Q2_K -> Q2_K_X4, Q4_K -> Q4_K_X4, or nothing when the two are equal), split over the pool.
  * false with a message for any other pair or a column count the layout
  * cannot hold. */
 bool ds4_repack_rows(uint32_t from, uint32_t to, void *rows, int64_t n_rows, int64_t cols, ds4_pool *pool,
                      ds4_error *err);
 
-/* One row of n values, Q8_0 -> Q8_0_X16 or Q2_K -> Q2_K_X4, into a
- * separate buffer. */
+/* One row of n values, Q8_0 -> Q8_0_X16, Q2_K -> Q2_K_X4 or Q4_K ->
+ * Q4_K_X4, into a separate buffer. */
 void ds4_repack_row_q8_0_x16(const void *src, void *dst, int64_t n);
 void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n);
+void ds4_repack_row_q4_k_x4(const void *src, void *dst, int64_t n);
 
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);

@@ -54,6 +54,7 @@ float ds4_vec_dot_q4_K_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_iq2_xxs_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_q8_0_x16_ref(int64_t n, const void *w, const void *act);
 float ds4_vec_dot_q2_k_x4_ref(int64_t n, const void *w, const void *act);
+float ds4_vec_dot_q4_k_x4_ref(int64_t n, const void *w, const void *act);
 
 typedef float (*ds4_vec_dot_fn)(int64_t n, const void *w, const void *act);
 /* The reference kernel of a weight type, NULL if it has none. */

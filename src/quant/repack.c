@@ -35,16 +35,22 @@
 static bool repack_fits(uint32_t from, uint32_t to, int64_t cols) {
     if (cols <= 0) return false;
     if (from == DS4_TYPE_Q8_0 && to == DS4_TYPE_Q8_0_X16) return cols % DS4_X16_VALUES == 0;
-    if (from == DS4_TYPE_Q2_K && to == DS4_TYPE_Q2_K_X4) return cols % QK_K == 0;
+    if ((from == DS4_TYPE_Q2_K && to == DS4_TYPE_Q2_K_X4) || (from == DS4_TYPE_Q4_K && to == DS4_TYPE_Q4_K_X4))
+        return cols % QK_K == 0;
     return false;
 }
 
 uint32_t ds4_repack_source(uint32_t type) {
-    return type == DS4_TYPE_Q8_0_X16 ? DS4_TYPE_Q8_0 : type == DS4_TYPE_Q2_K_X4 ? DS4_TYPE_Q2_K : type;
+    switch (type) {
+    case DS4_TYPE_Q8_0_X16: return DS4_TYPE_Q8_0;
+    case DS4_TYPE_Q2_K_X4: return DS4_TYPE_Q2_K;
+    case DS4_TYPE_Q4_K_X4: return DS4_TYPE_Q4_K;
+    default: return type;
+    }
 }
 
 uint32_t ds4_repack_type(uint32_t type, int64_t cols) {
-    static const uint32_t layouts[] = {DS4_TYPE_Q8_0_X16, DS4_TYPE_Q2_K_X4};
+    static const uint32_t layouts[] = {DS4_TYPE_Q8_0_X16, DS4_TYPE_Q2_K_X4, DS4_TYPE_Q4_K_X4};
     for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
         if (ds4_repack_source(layouts[i]) == type && repack_fits(type, layouts[i], cols) &&
             ds4_dot_kernel_is_simd(layouts[i]))
@@ -68,7 +74,7 @@ void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n) {
     const int64_t nb = n / QK_K;
     for (int64_t b = 0; b < nb; b++) {
         int m, j;
-        uint8_t *grp = (uint8_t *)dst + ds4_x4_group_at(nb, b, &m, &j);
+        uint8_t *grp = (uint8_t *)dst + ds4_x4_group_at(nb, b, sizeof(block_q2_K), &m, &j);
         memcpy(grp + 4 * j, &x[b].d, 2);
         memcpy(grp + 4 * j + 2, &x[b].dmin, 2);
         memcpy(grp + 4 * m + 16 * j, x[b].scales, 16);
@@ -89,9 +95,9 @@ void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n) {
     }
 }
 
-void ds4_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out) {
+void ds4_q2_k_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out) {
     int m, j;
-    const uint8_t *grp = (const uint8_t *)row + ds4_x4_group_at(n / QK_K, b, &m, &j);
+    const uint8_t *grp = (const uint8_t *)row + ds4_x4_group_at(n / QK_K, b, sizeof(block_q2_K), &m, &j);
     memcpy(&out->d, grp + 4 * j, 2);
     memcpy(&out->dmin, grp + 4 * j + 2, 2);
     memcpy(out->scales, grp + 4 * m + 16 * j, 16);
@@ -101,6 +107,48 @@ void ds4_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out) {
         const int k = i / 16, f = i % 16 / 4, e = i % 4;
         const int v = (q[4 * k + e] >> (2 * f)) & 3;
         out->qs[32 * (i / 128) + i % 32] |= (uint8_t)(v << (2 * (i % 128 / 32)));
+    }
+}
+
+void ds4_repack_row_q4_k_x4(const void *src, void *dst, int64_t n) {
+    const block_q4_K *x = src;
+    const int64_t nb = n / QK_K;
+    for (int64_t b = 0; b < nb; b++) {
+        int m, j;
+        uint8_t *grp = (uint8_t *)dst + ds4_x4_group_at(nb, b, sizeof(block_q4_K), &m, &j);
+        memcpy(grp + 4 * j, &x[b].d, 2);
+        memcpy(grp + 4 * j + 2, &x[b].dmin, 2);
+        memcpy(grp + 4 * m + 12 * j, x[b].scales, 12);
+        uint8_t *q = grp + 16 * m + 128 * j;
+        /* Output dword (r, k) holds elements 16k + 8r + e (low nibbles) and
+         * 16k + 8r + 4 + e (high), e = 0..3; in Q4_K those are nibble
+         * (k % 4) / 2 of the four bytes at 32 (k / 4) + 16 (k % 2) + 8r and
+         * of the four after them. */
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 16; k++) {
+                const int from = 32 * (k / 4) + 16 * (k % 2) + 8 * r, shift = 4 * ((k % 4) / 2);
+                uint32_t lo, hi;
+                memcpy(&lo, x[b].qs + from, 4);
+                memcpy(&hi, x[b].qs + from + 4, 4);
+                const uint32_t out = ((lo >> shift) & 0x0F0F0F0Fu) | ((hi >> shift) & 0x0F0F0F0Fu) << 4;
+                memcpy(q + 64 * r + 4 * k, &out, 4);
+            }
+    }
+}
+
+void ds4_q4_k_x4_block(const void *row, int64_t n, int64_t b, block_q4_K *out) {
+    int m, j;
+    const uint8_t *grp = (const uint8_t *)row + ds4_x4_group_at(n / QK_K, b, sizeof(block_q4_K), &m, &j);
+    memcpy(&out->d, grp + 4 * j, 2);
+    memcpy(&out->dmin, grp + 4 * j + 2, 2);
+    memcpy(out->scales, grp + 4 * m + 12 * j, 12);
+    const uint8_t *q = grp + 16 * m + 128 * j;
+    memset(out->qs, 0, sizeof out->qs);
+    for (int i = 0; i < QK_K; i++) {
+        /* element i = 16k + 8r + 4h + e: nibble h of byte 64r + 4k + e */
+        const int k = i / 16, r = i % 16 / 8, h = i % 8 / 4, e = i % 4;
+        const int v = (q[64 * r + 4 * k + e] >> (4 * h)) & 15;
+        out->qs[32 * (i / 64) + i % 32] |= (uint8_t)(v << (4 * (i % 64 / 32)));
     }
 }
 
@@ -124,7 +172,8 @@ static void repack_task(void *p, int64_t task, int thread_index) {
         uint8_t *row = c->rows + (size_t)r * c->row_bytes;
         memcpy(tmp, row, c->row_bytes);
         if (c->to == DS4_TYPE_Q8_0_X16) ds4_repack_row_q8_0_x16(tmp, row, c->cols);
-        else ds4_repack_row_q2_k_x4(tmp, row, c->cols);
+        else if (c->to == DS4_TYPE_Q2_K_X4) ds4_repack_row_q2_k_x4(tmp, row, c->cols);
+        else ds4_repack_row_q4_k_x4(tmp, row, c->cols);
     }
     free(tmp);
 }

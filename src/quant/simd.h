@@ -158,6 +158,7 @@ bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near_prefetch); /* dot_
 bool ds4_simd_avx512_q8_0_x16_kernel(ds4_dot_kernel *k, bool pf);         /* dot_avx512_q8.c, likewise */
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k); /* dot_avx512_float.c, likewise */
 bool ds4_simd_avx512_q2_k_x4_kernel(ds4_dot_kernel *k); /* dot_avx512_q2kx4.c, likewise; false without GFNI */
+bool ds4_simd_avx512_q4_k_x4_kernel(ds4_dot_kernel *k); /* dot_avx512_q4k.c, likewise; false without GFNI */
 bool ds4_simd_avx512_q4_K_kernel(ds4_dot_kernel *k, bool pf); /* dot_avx512_q4k.c, likewise; pf: software prefetch */
 void ds4_simd_avx512_q4k_init(void); /* its constant tables, from the getter's one-time init */
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);

@@ -29,8 +29,9 @@ static const level levels[] = {
     {"avx512", ds4_simd_avx512_kernel},
     {"neon", ds4_simd_neon_kernel},
 };
-static const uint32_t types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,     DS4_TYPE_BF16, DS4_TYPE_Q8_0,   DS4_TYPE_Q8_0_X16,
-                                 DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
+static const uint32_t types[] = {DS4_TYPE_F32,     DS4_TYPE_F16,  DS4_TYPE_BF16,    DS4_TYPE_Q8_0,
+                                 DS4_TYPE_Q8_0_X16, DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, DS4_TYPE_Q4_K,
+                                 DS4_TYPE_Q4_K_X4,  DS4_TYPE_IQ2_XXS};
 
 /* Under ASan the tests run with DS4_TEST_LIGHT=1: less work, same checks. */
 #define DS4_TEST_LIGHT_OR(light, full) (getenv("DS4_TEST_LIGHT") ? (light) : (full))
@@ -97,16 +98,33 @@ static void deq_weights(uint32_t type, const void *w, int64_t n, double *out) {
             int q = (x->qs[32 * h + l] >> (2 * j)) & 3;
             out[i] = f16d(x->d) * (x->scales[s] & 15) * q - f16d(x->dmin) * (x->scales[s] >> 4);
         }
-    } else if (type == DS4_TYPE_Q4_K) {
-        const block_q4_K *b = w;
+    } else if (type == DS4_TYPE_Q4_K || type == DS4_TYPE_Q4_K_X4) {
+        const bool x4 = type == DS4_TYPE_Q4_K_X4;
+        const int64_t nb = n / 256;
         for (int64_t i = 0; i < n; i++) {
-            const block_q4_K *x = &b[i / 256];
-            const uint8_t *sc = x->scales;
-            int e = (int)(i % 256), g = e / 64, r = e % 64, k = e / 32;
-            int bq = x->qs[32 * g + r % 32], q = r < 32 ? (bq & 15) : (bq >> 4);
+            /* Q4_K_X4 (quant.h): groups of m <= 4 blocks, 144m bytes: the
+             * (d, dmin) pairs, the 12-byte scale sets, then per block 128
+             * bytes whose byte 64r + 4k + e holds element 16k + 8r + e in
+             * its low nibble and 16k + 8r + 4 + e in its high one */
+            const int64_t blk = i / 256, g = blk / 4;
+            const int m = nb - 4 * g < 4 ? (int)(nb - 4 * g) : 4, j = (int)(blk % 4);
+            const uint8_t *grp = (const uint8_t *)w + 576 * g;
+            const block_q4_K *x = (const block_q4_K *)w + blk;
+            uint16_t xd, xdmin;
+            memcpy(&xd, x4 ? grp + 4 * j : (const uint8_t *)&x->d, 2);
+            memcpy(&xdmin, x4 ? grp + 4 * j + 2 : (const uint8_t *)&x->dmin, 2);
+            const uint8_t *sc = x4 ? grp + 4 * m + 12 * j : x->scales;
+            int e = (int)(i % 256), g4 = e / 64, r = e % 64, k = e / 32, q;
+            if (x4) {
+                const int kk = e / 16, rr = e % 16 / 8, hh = e % 8 / 4;
+                q = (grp[16 * m + 128 * j + 64 * rr + 4 * kk + e % 4] >> (4 * hh)) & 15;
+            } else {
+                int bq = x->qs[32 * g4 + r % 32];
+                q = r < 32 ? (bq & 15) : (bq >> 4);
+            }
             int c = k < 4 ? (sc[k] & 63) : ((sc[k + 4] & 15) | ((sc[k - 4] >> 6) << 4));
-            int m = k < 4 ? (sc[k + 4] & 63) : ((sc[k + 4] >> 4) | ((sc[k] >> 6) << 4));
-            out[i] = f16d(x->d) * c * q - f16d(x->dmin) * m;
+            int mn = k < 4 ? (sc[k + 4] & 63) : ((sc[k + 4] >> 4) | ((sc[k] >> 6) << 4));
+            out[i] = f16d(xd) * c * q - f16d(xdmin) * mn;
         }
     } else if (type == DS4_TYPE_IQ2_XXS) {
         const block_iq2_xxs *b = w;
@@ -154,10 +172,12 @@ static void fill_weights(uint32_t type, void *w, int64_t n, bool exact) {
         free(q);
         return;
     }
-    if (type == DS4_TYPE_Q2_K_X4) { /* a Q2_K row, grouped */
-        void *q = malloc(ds4_row_bytes(DS4_TYPE_Q2_K, (uint64_t)n));
-        fill_weights(DS4_TYPE_Q2_K, q, n, exact);
-        ds4_repack_row_q2_k_x4(q, w, n);
+    if (type == DS4_TYPE_Q2_K_X4 || type == DS4_TYPE_Q4_K_X4) { /* a Q2_K / Q4_K row, grouped */
+        const uint32_t from = ds4_repack_source(type);
+        void *q = malloc(ds4_row_bytes(from, (uint64_t)n));
+        fill_weights(from, q, n, exact);
+        cr_assert(ds4_repack_rows(from, type, q, 1, n, NULL, NULL));
+        memcpy(w, q, ds4_row_bytes(from, (uint64_t)n));
         free(q);
         return;
     }
@@ -228,7 +248,7 @@ static int exact_qmax(uint32_t type, int64_t n) {
     switch (type) {
     case DS4_TYPE_Q8_0: case DS4_TYPE_Q8_0_X16: per_q = 32.0 * 128 * (double)(n / 32); break;
     case DS4_TYPE_Q2_K: case DS4_TYPE_Q2_K_X4: per_q = (256.0 * 15 * 3 + 16.0 * 15 * 16) * (double)(n / 256); break;
-    case DS4_TYPE_Q4_K: per_q = (256.0 * 63 * 15 + 8.0 * 63 * 32) * (double)(n / 256); break;
+    case DS4_TYPE_Q4_K: case DS4_TYPE_Q4_K_X4: per_q = (256.0 * 63 * 15 + 8.0 * 63 * 32) * (double)(n / 256); break;
     case DS4_TYPE_IQ2_XXS: per_q = 256.0 * 31 * 43 * (double)(n / 256); break;
     default: return 127;
     }
@@ -475,6 +495,8 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 2048, 7, DS4_TEST_LIGHT_OR(11, 23));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 256, 5, 7);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 1792, 3, 9);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 2048, 7, DS4_TEST_LIGHT_OR(11, 23));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 1536, 5, 7);
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
@@ -656,7 +678,7 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
     cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q8_0_X16, 256), 0);
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 256), DS4_TYPE_Q8_0);
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 768), DS4_TYPE_Q8_0);
-    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q4_K, 4096), DS4_TYPE_Q4_K);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_F16, 4096), DS4_TYPE_F16);
     const uint32_t want = ds4_simd_cpu_supports("avx512") && !strcmp(ds4_simd_level(), "avx512") ? DS4_TYPE_Q8_0_X16
                                                                                               : DS4_TYPE_Q8_0;
     cr_assert_eq(ds4_repack_type(DS4_TYPE_Q8_0, 4096), want);
@@ -669,68 +691,90 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
     cr_assert(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q8_0, buf, 1, 512, NULL, &err), "same layout: nothing to do");
 }
 
-/* ---- Q2_K_X4, the layout Q2_K takes at load (quant.h) ---- */
+/* ---- Q2_K_X4 and Q4_K_X4, the layouts Q2_K and Q4_K take at load (quant.h) ---- */
 
-/* Grouping moves bytes only: every block reads back as the Q2_K block it
- * came from, and the dequantized row and the reference dot product are bit
- * for bit those of the Q2_K row. Rows of 1..9 blocks cover every length of
- * a short last group. */
-Test(simd, q2_k_x4_holds_the_same_values_as_its_q2_k_row) {
+/* Block b of a grouped row back in its file layout. */
+static void x4_block(uint32_t layout, const void *row, int64_t n, int64_t b, void *out) {
+    if (layout == DS4_TYPE_Q2_K_X4) ds4_q2_k_x4_block(row, n, b, out);
+    else ds4_q4_k_x4_block(row, n, b, out);
+}
+
+/* Grouping moves bytes only: every block reads back as the block it came
+ * from, and the dequantized row and the reference dot product are bit for
+ * bit those of the stored row. Rows of 1..9 blocks cover every length of a
+ * short last group. */
+static void check_x4_holds_the_same_values(uint32_t layout) {
+    const uint32_t from = ds4_repack_source(layout);
+    const size_t bb = ds4_type_block_bytes(from);
     for (int64_t nb = 1; nb <= 9; nb++) {
         const int64_t n = 256 * nb;
-        const size_t rb = ds4_row_bytes(DS4_TYPE_Q2_K, (uint64_t)n);
-        cr_assert_eq(ds4_row_bytes(DS4_TYPE_Q2_K_X4, (uint64_t)n), rb, "same bytes per row");
-        uint8_t *q = malloc(rb), *x = malloc(rb), *a = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, (uint64_t)n));
+        const size_t rb = ds4_row_bytes(from, (uint64_t)n);
+        cr_assert_eq(ds4_row_bytes(layout, (uint64_t)n), rb, "same bytes per row");
+        uint8_t *q = malloc(rb), *x = malloc(rb), *a = malloc(ds4_row_bytes(DS4_TYPE_Q8_K, (uint64_t)n)), back[144];
         float *dq = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
-        fill_weights(DS4_TYPE_Q2_K, q, n, false);
-        fill_act(DS4_TYPE_Q2_K, a, n, false, 127);
-        ds4_repack_row_q2_k_x4(q, x, n);
+        fill_weights(from, q, n, false);
+        fill_act(from, a, n, false, 127);
+        if (layout == DS4_TYPE_Q2_K_X4) ds4_repack_row_q2_k_x4(q, x, n);
+        else ds4_repack_row_q4_k_x4(q, x, n);
         for (int64_t b = 0; b < nb; b++) {
-            block_q2_K back;
-            ds4_x4_block(x, n, b, &back);
-            cr_assert_eq(memcmp(&back, (const block_q2_K *)q + b, sizeof back), 0, "nb=%ld: block %ld", (long)nb, (long)b);
+            x4_block(layout, x, n, b, back);
+            cr_assert_eq(memcmp(back, q + b * bb, bb), 0, "%s nb=%ld: block %ld", ds4_type_name(layout), (long)nb, (long)b);
         }
-        ds4_dequantize_row(DS4_TYPE_Q2_K, q, dq, n);
-        ds4_dequantize_row(DS4_TYPE_Q2_K_X4, x, dx, n);
-        cr_assert_eq(memcmp(dq, dx, sizeof(float) * (size_t)n), 0, "nb=%ld: dequantized rows differ", (long)nb);
-        const float rq = ds4_vec_dot_ref(DS4_TYPE_Q2_K, n, q, a), rx = ds4_vec_dot_ref(DS4_TYPE_Q2_K_X4, n, x, a);
-        cr_assert(!memcmp(&rq, &rx, sizeof rq), "nb=%ld: reference dots %.9g vs %.9g", (long)nb, rq, rx);
+        ds4_dequantize_row(from, q, dq, n);
+        ds4_dequantize_row(layout, x, dx, n);
+        cr_assert_eq(memcmp(dq, dx, sizeof(float) * (size_t)n), 0, "%s nb=%ld: dequantized rows differ",
+                     ds4_type_name(layout), (long)nb);
+        const float rq = ds4_vec_dot_ref(from, n, q, a), rx = ds4_vec_dot_ref(layout, n, x, a);
+        cr_assert(!memcmp(&rq, &rx, sizeof rq), "%s nb=%ld: reference dots %.9g vs %.9g", ds4_type_name(layout),
+                  (long)nb, rq, rx);
         /* in place over many rows, on a pool, equals row by row */
         uint8_t *rows = malloc(3 * rb), *want = malloc(3 * rb);
         for (int r = 0; r < 3; r++) {
-            fill_weights(DS4_TYPE_Q2_K, rows + r * rb, n, false);
-            ds4_repack_row_q2_k_x4(rows + r * rb, want + r * rb, n);
+            fill_weights(from, rows + r * rb, n, false);
+            memcpy(want + r * rb, rows + r * rb, rb);
+            cr_assert(ds4_repack_rows(from, layout, want + r * rb, 1, n, NULL, NULL));
         }
         ds4_pool *pool = ds4_pool_create(2);
-        cr_assert(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, rows, 3, n, pool, NULL));
+        cr_assert(ds4_repack_rows(from, layout, rows, 3, n, pool, NULL));
         ds4_pool_destroy(pool);
         cr_assert_eq(memcmp(rows, want, 3 * rb), 0);
         free(q), free(x), free(a), free(dq), free(dx), free(rows), free(want);
     }
 }
 
-Test(simd, q2_k_x4_is_a_memory_layout_only) {
-    cr_assert_not(ds4_type_known(DS4_TYPE_Q2_K_X4));
-    cr_assert_not(ds4_type_has_kernels(DS4_TYPE_Q2_K_X4));
-    cr_assert_str_eq(ds4_type_name(DS4_TYPE_Q2_K_X4), "Q2_K_X4");
+Test(simd, q2_k_x4_holds_the_same_values_as_its_q2_k_row) { check_x4_holds_the_same_values(DS4_TYPE_Q2_K_X4); }
+
+Test(simd, q4_k_x4_holds_the_same_values_as_its_q4_k_row) { check_x4_holds_the_same_values(DS4_TYPE_Q4_K_X4); }
+
+static void check_x4_is_a_memory_layout_only(uint32_t layout, const char *name) {
+    const uint32_t from = ds4_repack_source(layout);
+    cr_assert_neq(from, layout);
+    cr_assert_not(ds4_type_known(layout));
+    cr_assert_not(ds4_type_has_kernels(layout));
+    cr_assert_str_eq(ds4_type_name(layout), name);
     uint32_t t;
-    cr_assert_not(ds4_type_from_name("Q2_K_X4", &t));
-    cr_assert_eq(ds4_act_type(DS4_TYPE_Q2_K_X4), DS4_TYPE_Q8_K);
-    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q2_K_X4), DS4_TYPE_Q2_K);
-    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q8_0_X16), DS4_TYPE_Q8_0);
-    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q2_K), DS4_TYPE_Q2_K);
+    cr_assert_not(ds4_type_from_name(name, &t));
+    cr_assert_eq(ds4_act_type(layout), DS4_TYPE_Q8_K);
     /* chosen exactly where its kernel runs: AVX-512 VNNI with GFNI */
     const bool runs = ds4_simd_cpu_supports("avx512") && ds4_simd_cpu_has_gfni() && !strcmp(ds4_simd_level(), "avx512");
     ds4_dot_kernel k;
-    cr_assert_eq(ds4_dot_kernel_is_simd(DS4_TYPE_Q2_K_X4), runs && ds4_simd_avx512_kernel(DS4_TYPE_Q2_K_X4, &k));
-    const uint32_t want = ds4_dot_kernel_is_simd(DS4_TYPE_Q2_K_X4) ? DS4_TYPE_Q2_K_X4 : DS4_TYPE_Q2_K;
-    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 4096), want);
-    cr_assert_eq(ds4_repack_type(DS4_TYPE_Q2_K, 768), want, "a short last group is part of the layout");
-    uint8_t buf[336] = {0};
+    cr_assert_eq(ds4_dot_kernel_is_simd(layout), runs && ds4_simd_avx512_kernel(layout, &k));
+    const uint32_t want = ds4_dot_kernel_is_simd(layout) ? layout : from;
+    cr_assert_eq(ds4_repack_type(from, 4096), want);
+    cr_assert_eq(ds4_repack_type(from, 768), want, "a short last group is part of the layout");
+    uint8_t buf[576] = {0};
     ds4_error err;
-    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q2_K, DS4_TYPE_Q2_K_X4, buf, 1, 300, NULL, &err));
+    cr_assert_not(ds4_repack_rows(from, layout, buf, 1, 300, NULL, &err));
     cr_assert(strstr(err.msg, "300") != NULL, "%s", err.msg);
-    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q8_0, DS4_TYPE_Q2_K_X4, buf, 1, 512, NULL, &err));
+    cr_assert_not(ds4_repack_rows(DS4_TYPE_Q8_0, layout, buf, 1, 512, NULL, &err));
+}
+
+Test(simd, q2_k_x4_and_q4_k_x4_are_memory_layouts_only) {
+    check_x4_is_a_memory_layout_only(DS4_TYPE_Q2_K_X4, "Q2_K_X4");
+    check_x4_is_a_memory_layout_only(DS4_TYPE_Q4_K_X4, "Q4_K_X4");
+    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q8_0_X16), DS4_TYPE_Q8_0);
+    cr_assert_eq(ds4_repack_source(DS4_TYPE_Q2_K), DS4_TYPE_Q2_K);
+    cr_assert_eq(ds4_repack_type(DS4_TYPE_IQ2_XXS, 4096), DS4_TYPE_IQ2_XXS);
 }
 
 /* The two-row form (decode's two weight streams per core) returns, per row,

@@ -1,0 +1,39 @@
+/* AVX-512 helpers shared by the kernels of the grouped load-time layouts
+ * (Q2_K_X4 in dot_avx512_q2kx4.c, Q4_K_X4 in dot_avx512_q4k.c). Include
+ * only where AVX-512 VBMI/VNNI and GFNI are compiled in. */
+#ifndef DS4_QUANT_SIMD_X4_H
+#define DS4_QUANT_SIMD_X4_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+/* The four activation planes of one Q8_K block's 256 quants, as the X4
+ * layouts' weight planes hold their elements: plane f (at out + 64f) has at
+ * byte 4k + e the element 16k + 4f + e. So dword k of plane f is dword f of
+ * the quants' 16-byte piece k: a 4 x 4 dword transpose inside each
+ * register's 128-bit lanes, then a 4 x 4 transpose of lanes across the four
+ * registers. */
+static inline void ds4_x4_act_planes(const int8_t *qs, uint8_t *out) {
+    const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i z[4];
+    for (int i = 0; i < 4; i++) z[i] = _mm512_permutexvar_epi32(tr, _mm512_loadu_si512(qs + 64 * i));
+    const __m512i t0 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t1 = _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i t2 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t3 = _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 2, 3, 2));
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(out + 64, _mm512_shuffle_i32x4(t0, t2, _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_si512(out + 128, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(out + 192, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* vgf2p8affineqb matrix that moves bits lo..lo + width - 1 of every byte to
+ * bits 0.. and clears the rest (a shift and a mask in one operation):
+ * result bit i is the parity of (byte 7 - i of the matrix) & x. */
+static inline __m512i ds4_gf2p8_bit_field(int lo, int width) {
+    uint64_t a = 0;
+    for (int i = 0; i < width; i++) a |= (uint64_t)1 << (lo + i) << (8 * (7 - i));
+    return _mm512_set1_epi64((long long)a);
+}
+
+#endif
