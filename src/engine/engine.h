@@ -68,8 +68,8 @@ bool ds4_weights_auto_ram(uint64_t file_bytes);
 /* Whether the loaded model's weights were read into memory (else mapped). */
 bool ds4_model_weights_in_ram(const ds4_model *m);
 /* Bytes of weights rewritten at load into the kernels' own layouts (Q8_0 ->
- * Q8_0_X16 and Q2_K -> Q2_K_X4 on AVX-512; DS4_REPACK=0 in the environment
- * keeps the stored layouts); 0 for a file mapping. */
+ * Q8_0_X16, Q2_K -> Q2_K_X4, Q4_K -> Q4_K_X4 on AVX-512; DS4_REPACK=0 in
+ * the environment keeps the stored layouts); 0 for a file mapping. */
 uint64_t ds4_model_repacked_bytes(const ds4_model *m);
 /* "exact" / "official" <-> ds4_numerics (for --numerics flags and logs). */
 bool ds4_numerics_parse(const char *s, ds4_numerics *out);

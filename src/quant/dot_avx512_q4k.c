@@ -142,33 +142,26 @@ DS4_UNROLL
 #define Q4K_PF_L1 512
 #endif
 
-/* Blocks b .. b + nq - 1 (nq <= 4) against T tokens. r holds the first 16
- * bytes of block j in 128-bit lane j (d, dmin and the 12 scale bytes; a
- * missing block repeats block 0). */
-static inline __attribute__((always_inline)) void q4k_group(const block_q4_K *x, __m512i r, int nq, int T,
-                                                             const uint8_t *const *act, int64_t b,
-                                                             const float *const *yd2, const uint8_t *const *bs,
-                                                             __m512 *acc, __m256 *accm) {
-    const __m512i u = q4k_unpack4(r);
-    /* (d, dmin) x y.d of the group from the f16 pairs already in r: dword 0
-     * of each lane, converted together, then stored for the broadcast FMA
-     * operands below (a plain store forwards to them) */
+/* (d, dmin) x y.d of a group of nq blocks into dd[t] (d of block j at
+ * 2j, dmin at 2j + 1), from the f16 pairs in dword 0 of r's lanes,
+ * converted together; stored for the broadcast FMA operands that read them
+ * (a plain store forwards to those loads). */
+static inline __attribute__((always_inline)) void q4k_factors(__m512i r, int nq, int T, const float *const *yd2,
+                                                               int64_t b, float dd[][8]) {
     const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(q4k_dm_ctrl, r)));
-    float dd[4][8];
 DS4_UNROLL
     for (int t = 0; t < T; t++)
         _mm256_storeu_ps(dd[t], _mm256_mul_ps(dm, _mm256_maskz_loadu_ps((__mmask8)((1u << (2 * nq)) - 1), yd2[t] + 2 * b)));
+}
+
+/* accm[t] += dmin x y.d x (mins . sub-block sums) for the nq blocks of a
+ * group, two blocks per vpmaddwd (16 mins x 16 sums); u is q4k_unpack4's
+ * result, dd q4k_factors'. */
+static inline __attribute__((always_inline)) void q4k_mins(__m512i u, int nq, int T, const uint8_t *const *bs, int64_t b,
+                                                            float dd[][8], __m256 *accm) {
 DS4_UNROLL
-    for (int j = 0; j < nq; j++) {
-        /* one block's weights at a time: 6 registers live besides the accumulators */
-        __m512i w[4], sv[2];
-        q4k_weights(x + j, u, j, w, sv);
-DS4_UNROLL
-        for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + j) * Q4K_ACT_QS, dd[t] + 2 * j, acc[t]);
-    }
-DS4_UNROLL
-    for (int j = 0; j < nq; j += 2) {
-        /* mins of two blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
+    for (int j = 0; j < 4; j += 2) {
+        if (j >= nq) break;
         const bool two = j + 1 < nq;
         const __m256i mins = _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_mn_ctrl[j / 2], u));
         const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
@@ -180,6 +173,27 @@ DS4_UNROLL
             accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
         }
     }
+}
+
+/* Blocks b .. b + nq - 1 (nq <= 4) against T tokens. r holds the first 16
+ * bytes of block j in 128-bit lane j (d, dmin and the 12 scale bytes; a
+ * missing block repeats block 0). */
+static inline __attribute__((always_inline)) void q4k_group(const block_q4_K *x, __m512i r, int nq, int T,
+                                                             const uint8_t *const *act, int64_t b,
+                                                             const float *const *yd2, const uint8_t *const *bs,
+                                                             __m512 *acc, __m256 *accm) {
+    const __m512i u = q4k_unpack4(r);
+    float dd[4][8];
+    q4k_factors(r, nq, T, yd2, b, dd);
+DS4_UNROLL
+    for (int j = 0; j < nq; j++) {
+        /* one block's weights at a time: 6 registers live besides the accumulators */
+        __m512i w[4], sv[2];
+        q4k_weights(x + j, u, j, w, sv);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) acc[t] = q4k_acc(w, sv, act[t] + (b + j) * Q4K_ACT_QS, dd[t] + 2 * j, acc[t]);
+    }
+    q4k_mins(u, nq, T, bs, b, dd, accm);
 }
 
 /* Row x against T prepared activation rows (T <= 4); out[t] per row. */
@@ -265,11 +279,8 @@ static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, in
     DS4_PIN(h);
     const __m512i r = _mm512_permutexvar_epi32(q4x_hdr_ctrl[m - 1], h);
     const __m512i u = q4k_unpack4(r);
-    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(q4k_dm_ctrl, r)));
     float dd[4][8];
-DS4_UNROLL
-    for (int t = 0; t < T; t++)
-        _mm256_storeu_ps(dd[t], _mm256_mul_ps(dm, _mm256_maskz_loadu_ps((__mmask8)((1u << (2 * m)) - 1), yd2[t] + 2 * b)));
+    q4k_factors(r, m, T, yd2, b, dd);
     const __m512i m4 = _mm512_set1_epi8(15);
 DS4_UNROLL
     for (int j = 0; j < 4; j++) {
@@ -291,21 +302,7 @@ DS4_UNROLL
             st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(sc), st->acc[t][j % 2]);
         }
     }
-DS4_UNROLL
-    for (int j = 0; j < 4; j += 2) {
-        if (j >= m) break;
-        /* mins of two blocks: 16 mins x 16 sub-block sums, one vpmaddwd */
-        const bool two = j + 1 < m;
-        const __m256i mins = _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4k_mn_ctrl[j / 2], u));
-        const __mmask16 bsm = two ? 0xFFFF : 0x00FF;
-DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + (b + j) * Q4K_ACT_BS));
-            const float *d = dd[t] + 2 * j;
-            const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(d[1]), _mm256_set1_ps(two ? d[3] : 0.0f), 0xF0);
-            st->accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), st->accm[t]);
-        }
-    }
+    q4k_mins(u, m, T, bs, b, dd, st->accm);
 }
 
 static inline __attribute__((always_inline)) void q4x_begin(int64_t nb, int T, const uint8_t *const *act,
