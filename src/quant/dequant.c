@@ -135,17 +135,11 @@ void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
     case DS4_TYPE_Q8_K: deq_q8_K(src, dst, nb); break;
     case DS4_TYPE_Q8_0_X16: deq_q8_0_x16(src, dst, n); break;
     case DS4_TYPE_Q2_K_X4:
+    case DS4_TYPE_Q4_K_X4: /* block by block, each read back into its file layout */
         for (int64_t b = 0; b < nb; b++) {
-            block_q2_K blk;
-            ds4_q2_k_x4_block(src, n, b, &blk);
-            deq_q2_K(&blk, dst + b * QK_K, 1);
-        }
-        break;
-    case DS4_TYPE_Q4_K_X4:
-        for (int64_t b = 0; b < nb; b++) {
-            block_q4_K blk;
-            ds4_q4_k_x4_block(src, n, b, &blk);
-            deq_q4_K(&blk, dst + b * QK_K, 1);
+            _Alignas(8) uint8_t blk[sizeof(block_q4_K)];
+            ds4_x4_block(type, src, n, b, blk);
+            ds4_dequantize_row(ds4_repack_source(type), blk, dst + b * QK_K, QK_K);
         }
         break;
     default: ds4_quant_bad_type("dequantize_row", type);

@@ -109,31 +109,6 @@ float ds4_vec_dot_q2_K_ref(int64_t n, const void *w, const void *act) {
     return s;
 }
 
-/* Q2_K's sums, block by block, with each block read back from the grouped
- * layout (quant.h). */
-float ds4_vec_dot_q2_k_x4_ref(int64_t n, const void *w, const void *act) {
-    const block_q8_K *b = act;
-    float s = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        block_q2_K blk;
-        ds4_q2_k_x4_block(w, n, i, &blk);
-        s += ds4_vec_dot_q2_K_ref(QK_K, &blk, b + i);
-    }
-    return s;
-}
-
-/* Q4_K's sums, block by block, from the grouped layout (quant.h). */
-float ds4_vec_dot_q4_k_x4_ref(int64_t n, const void *w, const void *act) {
-    const block_q8_K *b = act;
-    float s = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        block_q4_K blk;
-        ds4_q4_k_x4_block(w, n, i, &blk);
-        s += ds4_vec_dot_q4_K_ref(QK_K, &blk, b + i);
-    }
-    return s;
-}
-
 float ds4_vec_dot_q4_K_ref(int64_t n, const void *w, const void *act) {
     const block_q4_K *a = w;
     const block_q8_K *b = act;
@@ -156,6 +131,24 @@ float ds4_vec_dot_q4_K_ref(int64_t n, const void *w, const void *act) {
     }
     return s;
 }
+
+/* The grouped layouts (quant.h): their file type's sums, block by block,
+ * with each block read back into the file layout. */
+static float x4_ref(uint32_t layout, int64_t n, const void *w, const void *act) {
+    const ds4_vec_dot_fn block_dot = ds4_vec_dot_ref_fn(ds4_repack_source(layout));
+    const block_q8_K *b = act;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        _Alignas(8) uint8_t blk[sizeof(block_q4_K)];
+        ds4_x4_block(layout, w, n, i, blk);
+        s += block_dot(QK_K, blk, b + i);
+    }
+    return s;
+}
+
+float ds4_vec_dot_q2_k_x4_ref(int64_t n, const void *w, const void *act) { return x4_ref(DS4_TYPE_Q2_K_X4, n, w, act); }
+
+float ds4_vec_dot_q4_k_x4_ref(int64_t n, const void *w, const void *act) { return x4_ref(DS4_TYPE_Q4_K_X4, n, w, act); }
 
 float ds4_vec_dot_iq2_xxs_ref(int64_t n, const void *w, const void *act) {
     const block_iq2_xxs *a = w;

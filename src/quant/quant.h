@@ -187,9 +187,8 @@ static inline size_t ds4_x4_group_at(int64_t nb, int64_t b, size_t block_bytes, 
 }
 
 /* Block b of a Q2_K_X4 / Q4_K_X4 row of n values, back in the block layout
- * it came from. */
-void ds4_q2_k_x4_block(const void *row, int64_t n, int64_t b, block_q2_K *out);
-void ds4_q4_k_x4_block(const void *row, int64_t n, int64_t b, block_q4_K *out);
+ * it came from (a block_q2_K / block_q4_K at out). */
+void ds4_x4_block(uint32_t layout, const void *row, int64_t n, int64_t b, void *out);
 
 /* The layout the running CPU's kernels prefer for rows of `cols` values of
  * `type`, where a SIMD kernel for it runs (AVX-512 VNNI, and GFNI for
@@ -208,11 +207,10 @@ uint32_t ds4_repack_source(uint32_t type);
 bool ds4_repack_rows(uint32_t from, uint32_t to, void *rows, int64_t n_rows, int64_t cols, ds4_pool *pool,
                      ds4_error *err);
 
-/* One row of n values, Q8_0 -> Q8_0_X16, Q2_K -> Q2_K_X4 or Q4_K ->
- * Q4_K_X4, into a separate buffer. */
+/* One row of n values, Q8_0 -> Q8_0_X16, or Q2_K / Q4_K -> `layout`
+ * (Q2_K_X4 / Q4_K_X4), into a separate buffer. */
 void ds4_repack_row_q8_0_x16(const void *src, void *dst, int64_t n);
-void ds4_repack_row_q2_k_x4(const void *src, void *dst, int64_t n);
-void ds4_repack_row_q4_k_x4(const void *src, void *dst, int64_t n);
+void ds4_repack_row_x4(uint32_t layout, const void *src, void *dst, int64_t n);
 
 /* Which SIMD level the dispatchers use: "avx512", "avx2", "neon", "scalar". */
 const char *ds4_simd_level(void);

@@ -693,12 +693,6 @@ Test(simd, q8_0_x16_is_a_memory_layout_only) {
 
 /* ---- Q2_K_X4 and Q4_K_X4, the layouts Q2_K and Q4_K take at load (quant.h) ---- */
 
-/* Block b of a grouped row back in its file layout. */
-static void x4_block(uint32_t layout, const void *row, int64_t n, int64_t b, void *out) {
-    if (layout == DS4_TYPE_Q2_K_X4) ds4_q2_k_x4_block(row, n, b, out);
-    else ds4_q4_k_x4_block(row, n, b, out);
-}
-
 /* Grouping moves bytes only: every block reads back as the block it came
  * from, and the dequantized row and the reference dot product are bit for
  * bit those of the stored row. Rows of 1..9 blocks cover every length of a
@@ -714,10 +708,9 @@ static void check_x4_holds_the_same_values(uint32_t layout) {
         float *dq = malloc(sizeof(float) * (size_t)n), *dx = malloc(sizeof(float) * (size_t)n);
         fill_weights(from, q, n, false);
         fill_act(from, a, n, false, 127);
-        if (layout == DS4_TYPE_Q2_K_X4) ds4_repack_row_q2_k_x4(q, x, n);
-        else ds4_repack_row_q4_k_x4(q, x, n);
+        ds4_repack_row_x4(layout, q, x, n);
         for (int64_t b = 0; b < nb; b++) {
-            x4_block(layout, x, n, b, back);
+            ds4_x4_block(layout, x, n, b, back);
             cr_assert_eq(memcmp(back, q + b * bb, bb), 0, "%s nb=%ld: block %ld", ds4_type_name(layout), (long)nb, (long)b);
         }
         ds4_dequantize_row(from, q, dq, n);
