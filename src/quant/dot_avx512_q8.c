@@ -66,57 +66,77 @@ static void q8_act_prep(int64_t n, const void *std_act, void *out) {
     }
 }
 
-static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block_q8_0 *w, int T,
-                                                           const uint8_t *const *acts, float *out, bool near) {
+/* Blocks b and b + 1 of row w against T tokens into acc[t]. */
+static inline __attribute__((always_inline)) void q8_pair(int64_t n, const block_q8_0 *w, int64_t b, int T,
+                                                           const uint8_t *const *acts, __m512 *acc, bool near) {
     const int64_t nb = n / QK8_0;
     const __m512i zero = _mm512_setzero_si512();
     const __m512i lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const size_t pair = (size_t)(b / 2) * 64, scales = q8_pairs(n) * 64 + (size_t)(b / 2) * 8;
+    if (near) {
+        DS4_PREFETCH(w + b);
+        DS4_PREFETCH((const uint8_t *)(w + b) + 64);
+    } else {
+        __builtin_prefetch((const uint8_t *)(w + b) + Q8_PF_FAR, 0, 2);
+    }
+    const bool two = b + 1 < nb;
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)w[b].qs);
+    const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)w[b + 1].qs) : _mm256_setzero_si256();
+    const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    /* vpdpbusd multiplies unsigned by signed bytes: the activations come
+     * as y + 128, so the dot product is sum((y + 128) w) - 128 sum(w);
+     * the second term is the same for every token and starts each
+     * token's accumulator. */
+    const __m512i ncorr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80), wq));
+    /* the two f16 block scales joined in a general register and
+     * converted together (two scalar conversions, broadcasts and a
+     * blend cost ~6 more vector operations per pair); per token, their
+     * products with the activation scales are spread to the lanes */
+    const uint32_t dh = (uint32_t)w[b].d | (two ? (uint32_t)w[b + 1].d << 16 : 0u);
+    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dh));
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        const uint8_t *a = acts[t];
+        const __m512i s = _mm512_dpbusd_epi32(ncorr, _mm512_loadu_si512((const void *)(a + pair)), wq);
+        const __m128 dwx = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd((const double *)(a + scales))));
+        const __m512 sc = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(dwx));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
+    }
+}
+
+static inline __attribute__((always_inline)) void q8_rows(int64_t n, const block_q8_0 *w, int T,
+                                                           const uint8_t *const *acts, float *out, bool near) {
     __m512 acc[8];
     DS4_UNROLL
     for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b += 2) {
-        const size_t pair = (size_t)(b / 2) * 64, scales = q8_pairs(n) * 64 + (size_t)(b / 2) * 8;
-        if (near) {
-            DS4_PREFETCH(w + b);
-            DS4_PREFETCH((const uint8_t *)(w + b) + 64);
-        } else {
-            __builtin_prefetch((const uint8_t *)(w + b) + Q8_PF_FAR, 0, 2);
-        }
-        const bool two = b + 1 < nb;
-        const __m256i lo = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)w[b + 1].qs) : _mm256_setzero_si256();
-        const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        /* vpdpbusd multiplies unsigned by signed bytes: the activations come
-         * as y + 128, so the dot product is sum((y + 128) w) - 128 sum(w);
-         * the second term is the same for every token and starts each
-         * token's accumulator. */
-        const __m512i ncorr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80), wq));
-        /* the two f16 block scales joined in a general register and
-         * converted together (two scalar conversions, broadcasts and a
-         * blend cost ~6 more vector operations per pair); per token, their
-         * products with the activation scales are spread to the lanes */
-        const uint32_t dh = (uint32_t)w[b].d | (two ? (uint32_t)w[b + 1].d << 16 : 0u);
-        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dh));
-        DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *a = acts[t];
-            const __m512i s = _mm512_dpbusd_epi32(ncorr, _mm512_loadu_si512((const void *)(a + pair)), wq);
-            const __m128 dwx = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd((const double *)(a + scales))));
-            const __m512 sc = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(dwx));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
-        }
-    }
+    for (int64_t b = 0; b < n / QK8_0; b += 2) q8_pair(n, w, b, T, acts, acc, near);
     DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* Rows w0 and w1 against one token, block pair by block pair: per row the
+ * one-token steps above, so out[i] is dot(n, w_i, act) bit for bit. */
+static inline __attribute__((always_inline)) void q8_two_rows(int64_t n, const block_q8_0 *w0, const block_q8_0 *w1,
+                                                               const uint8_t *act, float out[2], bool near) {
+    const uint8_t *a[1] = {act};
+    __m512 acc0[1] = {_mm512_setzero_ps()}, acc1[1] = {_mm512_setzero_ps()};
+    for (int64_t b = 0; b < n / QK8_0; b += 2) {
+        q8_pair(n, w0, b, 1, a, acc0, near);
+        q8_pair(n, w1, b, 1, a, acc1, near);
+    }
+    out[0] = _mm512_reduce_add_ps(acc0[0]);
+    out[1] = _mm512_reduce_add_ps(acc1[0]);
 }
 
 /* the one- to eight-token entries (simd.h); _near and _far: the two
  * prefetch policies */
 DS4_DOT_ENTRIES8(q8_0, q8_rows, _near, true)
 DS4_DOT_ENTRIES8(q8_0, q8_rows, _far, false)
+DS4_ROWS2_ENTRIES(q8_0, q8_two_rows) /* its _pf: the near policy, _hw: the far one */
 
 bool ds4_simd_avx512_q8_0_kernel(ds4_dot_kernel *k, bool near) {
     *k = DS4_DOT_KERNEL8(q8_0, _near, _far, near, q8_act_bytes, q8_act_prep);
+    k->rows2 = near ? rows2_q8_0_pf : rows2_q8_0_hw;
     return true;
 }
 
