@@ -158,13 +158,14 @@ static bool types_valid(const char *list) {
         char name[32];
         uint32_t t;
         snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-        const bool layout = !ds4_type_from_name(name, &t) && layout_from_name(name, &t);
-        if (layout && !type_runs_here(t)) {
-            fprintf(stderr, "ds4 bench kernels: --types: %s is used only on CPUs with its kernel (AVX-512 VNNI%s)\n",
-                    ds4_type_name(t), t == DS4_TYPE_Q8_0_X16 ? "" : " and GFNI");
-            return false;
-        }
-        if (!layout && (!ds4_type_from_name(name, &t) || !ds4_type_has_kernels(t))) {
+        const bool file = ds4_type_from_name(name, &t);
+        if (!file && layout_from_name(name, &t)) {
+            if (!type_runs_here(t)) {
+                fprintf(stderr, "ds4 bench kernels: --types: %s is used only on CPUs with its kernel (AVX-512 VNNI%s)\n",
+                        ds4_type_name(t), t == DS4_TYPE_Q8_0_X16 ? "" : " and GFNI");
+                return false;
+            }
+        } else if (!file || !ds4_type_has_kernels(t)) {
             fprintf(stderr, "ds4 bench kernels: --types: '%s' is not a weight type with kernels\n", name);
             return false;
         }

@@ -141,8 +141,7 @@ ds4_model *ds4_model_from_gguf(gguf_file *f, const ds4_model_opts *opts, ds4_err
                         c->yarn_beta_fast, c->yarn_beta_slow);
     m->pool = ds4_pool_create(opts->n_threads > 0 ? opts->n_threads : physical_cores());
     /* Weights in the process's own memory take the kernels' preferred
-     * layouts (Q8_0 regrouped for AVX-512); a shared file mapping stays as
-     * stored. */
+     * layouts (quant/repack.c); a shared file mapping stays as stored. */
     const char *rp = getenv("DS4_REPACK"); /* "0": keep the stored layouts (A/B runs, debugging) */
     if (gguf_is_copy(f) && !(rp && !strcmp(rp, "0")))
         m->repacked_bytes = ds4_weights_repack(&m->w, c->n_layer, m->pool, opts->progress);

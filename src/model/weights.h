@@ -77,8 +77,9 @@ void ds4_weights_free(ds4_weights *w);
 /* Rewrites, in place, every matrix the forward pass only multiplies (all but
  * the token embedding, whose rows are read directly) into the layout the
  * running CPU's kernels prefer (ds4_repack_type: Q8_0 -> Q8_0_X16, Q2_K ->
- * Q2_K_X4, Q4_K -> Q4_K_X4 on AVX-512), and retypes its binding. Only for weights read into private
- * memory (gguf_is_copy): a file mapping is shared and stays as stored.
+ * Q2_K_X4, Q4_K -> Q4_K_X4 on AVX-512), and retypes its binding. Only for
+ * weights read into private memory (gguf_is_copy): a file mapping is shared
+ * and stays as stored.
  * Returns the bytes rewritten; progress: show a bar on stderr (base/progress.h). */
 uint64_t ds4_weights_repack(ds4_weights *w, int n_layer, ds4_pool *pool, bool progress);
 

@@ -104,19 +104,13 @@ DS4_UNROLL
         if (j >= m) break;
         __m512i q = _mm512_loadu_si512(w + 20 * m + 64 * j);
         DS4_PIN(q);
-        const __m512i p0 = _mm512_and_si512(q, _mm512_set1_epi8(3));
-        const __m512i p1 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[1], 0);
-        const __m512i p2 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[2], 0);
-        const __m512i p3 = _mm512_gf2p8affine_epi64_epi8(q, x4_plane[3], 0);
+        const __m512i p[4] = {_mm512_and_si512(q, _mm512_set1_epi8(3)), _mm512_gf2p8affine_epi64_epi8(q, x4_plane[1], 0),
+                              _mm512_gf2p8affine_epi64_epi8(q, x4_plane[2], 0),
+                              _mm512_gf2p8affine_epi64_epi8(q, x4_plane[3], 0)};
         const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, x4_sc_ctrl[j], sc);
 DS4_UNROLL
         for (int t = 0; t < T; t++) {
-            const uint8_t *y = act[t] + 256 * j;
-            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p0, _mm512_loadu_si512(y));
-            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p1, _mm512_loadu_si512(y + 64));
-            s0 = _mm512_dpbusd_epi32(s0, p2, _mm512_loadu_si512(y + 128));
-            s1 = _mm512_dpbusd_epi32(s1, p3, _mm512_loadu_si512(y + 192));
-            const __m512i s = _mm512_madd_epi16(_mm512_add_epi32(s0, s1), scw);
+            const __m512i s = ds4_x4_scaled_sums(p, act[t] + 256 * j, scw);
             st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(s), st->acc[t][j % 2]);
         }
     }

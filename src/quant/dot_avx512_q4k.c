@@ -56,15 +56,13 @@ static size_t q4k_act_bytes(int64_t n) {
     return ((size_t)(n / QK_K) * (Q4K_ACT_QS + Q4K_ACT_BS + Q4K_ACT_D2) + 63) & ~(size_t)63;
 }
 
-static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
-    const block_q8_K *y = std_act;
+/* The sub-block sums, the (d, d) pairs and the padding of a prepared row;
+ * the quants are the caller's (their order is the kernel's). */
+static void q4k_act_sums(int64_t n, const block_q8_K *y, uint8_t *o) {
     const int64_t nb = n / QK_K;
-    uint8_t *o = out, *bs = o + nb * Q4K_ACT_QS;
+    uint8_t *bs = o + nb * Q4K_ACT_QS;
     float *d2 = (float *)(bs + nb * Q4K_ACT_BS);
     for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < 4; r++)
-            for (int half = 0; half < 2; half++)
-                memcpy(o + Q4K_ACT_QS * b + 64 * r + 32 * half, y[b].qs + 64 * ((r / 2) * 2 + half) + 32 * (r % 2), 32);
         for (int k = 0; k < 8; k++) {
             int16_t s = (int16_t)(y[b].bsums[2 * k] + y[b].bsums[2 * k + 1]);
             memcpy(bs + Q4K_ACT_BS * b + 2 * k, &s, 2);
@@ -73,6 +71,16 @@ static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
     }
     const size_t used = (size_t)nb * (Q4K_ACT_QS + Q4K_ACT_BS + Q4K_ACT_D2);
     memset(o + used, 0, q4k_act_bytes(n) - used);
+}
+
+static void q4k_act_prep(int64_t n, const void *std_act, void *out) {
+    const block_q8_K *y = std_act;
+    uint8_t *o = out;
+    for (int64_t b = 0; b < n / QK_K; b++)
+        for (int r = 0; r < 4; r++)
+            for (int half = 0; half < 2; half++)
+                memcpy(o + Q4K_ACT_QS * b + 64 * r + 32 * half, y[b].qs + 64 * ((r / 2) * 2 + half) + 32 * (r % 2), 32);
+    q4k_act_sums(n, y, o);
 }
 
 static __m512i q4k_sc_ctrl[4][2]; /* block j of 4, half h: word w of 128-bit lane L <- byte 16j + 4h + 2 (L / 2) + (w >= 4) */
@@ -259,9 +267,9 @@ static __m512i q4x_hi;          /* vgf2p8affineqb: high nibble down */
 
 /* The stored layout's prepared activations with the quants in plane order. */
 static void q4x_act_prep(int64_t n, const void *std_act, void *out) {
-    q4k_act_prep(n, std_act, out);
     const block_q8_K *y = std_act;
     for (int64_t b = 0; b < n / QK_K; b++) ds4_x4_act_planes(y[b].qs, (uint8_t *)out + Q4K_ACT_QS * b);
+    q4k_act_sums(n, y, out);
 }
 
 typedef struct {
@@ -274,7 +282,7 @@ typedef struct {
 static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, int m, int T, const uint8_t *const *act,
                                                             int64_t b, const float *const *yd2,
                                                             const uint8_t *const *bs, q4x_state *st) {
-    const bool full = m == 4;
+    const bool full = m == DS4_X4_BLOCKS;
     __m512i h = full ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi8(~0ull >> (64 - 16 * m), w);
     DS4_PIN(h);
     const __m512i r = _mm512_permutexvar_epi32(q4x_hdr_ctrl[m - 1], h);
@@ -283,22 +291,17 @@ static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, in
     q4k_factors(r, m, T, yd2, b, dd);
     const __m512i m4 = _mm512_set1_epi8(15);
 DS4_UNROLL
-    for (int j = 0; j < 4; j++) {
+    for (int j = 0; j < DS4_X4_BLOCKS; j++) {
         if (j >= m) break;
         __m512i q0 = _mm512_loadu_si512(w + 16 * m + 128 * j), q1 = _mm512_loadu_si512(w + 16 * m + 128 * j + 64);
         DS4_PIN(q0);
         DS4_PIN(q1);
-        const __m512i p0 = _mm512_and_si512(q0, m4), p1 = _mm512_gf2p8affine_epi64_epi8(q0, q4x_hi, 0);
-        const __m512i p2 = _mm512_and_si512(q1, m4), p3 = _mm512_gf2p8affine_epi64_epi8(q1, q4x_hi, 0);
+        const __m512i p[4] = {_mm512_and_si512(q0, m4), _mm512_gf2p8affine_epi64_epi8(q0, q4x_hi, 0),
+                              _mm512_and_si512(q1, m4), _mm512_gf2p8affine_epi64_epi8(q1, q4x_hi, 0)};
         const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, q4x_sc_ctrl[j], u);
 DS4_UNROLL
         for (int t = 0; t < T; t++) {
-            const uint8_t *y = act[t] + (b + j) * Q4K_ACT_QS;
-            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p0, _mm512_loadu_si512(y));
-            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p1, _mm512_loadu_si512(y + 64));
-            s0 = _mm512_dpbusd_epi32(s0, p2, _mm512_loadu_si512(y + 128));
-            s1 = _mm512_dpbusd_epi32(s1, p3, _mm512_loadu_si512(y + 192));
-            const __m512i sc = _mm512_madd_epi16(_mm512_add_epi32(s0, s1), scw);
+            const __m512i sc = ds4_x4_scaled_sums(p, act[t] + (b + j) * Q4K_ACT_QS, scw);
             st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(sc), st->acc[t][j % 2]);
         }
     }
@@ -320,7 +323,7 @@ static inline __attribute__((always_inline)) void q4x_step(int64_t nb, const uin
                                                            const float *const *yd2, const uint8_t *const *bs,
                                                            q4x_state *st, int64_t b) {
     const uint8_t *wg = w + b * sizeof(block_q4_K);
-    if (nb - b >= 4) q4x_group(wg, 4, T, act, b, yd2, bs, st);
+    if (nb - b >= DS4_X4_BLOCKS) q4x_group(wg, DS4_X4_BLOCKS, T, act, b, yd2, bs, st);
     else q4x_group(wg, (int)(nb - b), T, act, b, yd2, bs, st);
 }
 
@@ -341,7 +344,7 @@ static inline __attribute__((always_inline)) void q4x_dot_rows(int64_t n, const 
     const float *yd2[4];
     q4x_state st;
     q4x_begin(nb, T, act, bs, yd2, &st);
-    for (int64_t b = 0; b < nb; b += 4) q4x_step(nb, w, T, act, yd2, bs, &st, b);
+    for (int64_t b = 0; b < nb; b += DS4_X4_BLOCKS) q4x_step(nb, w, T, act, yd2, bs, &st, b);
     q4x_end(T, &st, out);
 }
 
@@ -353,7 +356,7 @@ static void rows2_q4_k_x4(int64_t n, const void *w0, const void *w1, const void 
     q4x_state s0, s1;
     q4x_begin(nb, 1, a, bs, yd2, &s0);
     q4x_begin(nb, 1, a, bs, yd2, &s1);
-    for (int64_t b = 0; b < nb; b += 4) {
+    for (int64_t b = 0; b < nb; b += DS4_X4_BLOCKS) {
         q4x_step(nb, w0, 1, a, yd2, bs, &s0, b);
         q4x_step(nb, w1, 1, a, yd2, bs, &s1, b);
     }

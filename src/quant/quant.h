@@ -156,8 +156,8 @@ static inline size_t ds4_x16_scales_at(int64_t n, int64_t g) {
  *                byte 4k + e (k < 16, f < 4, e < 4) hold the block's
  *                element 16k + 4f + e, so dword k holds only sub-block k.
  * With every dword in one sub-block, a block's four 2-bit planes against
- * the matching activations sum in one vpdpbusd chain whose lane k is
- * sub-block k's integer dot, and one vpmaddwd applies the 16 scales. Its
+ * the matching activations sum in vpdpbusd lanes that each belong to one
+ * sub-block (lane k: sub-block k), and one vpmaddwd applies the 16 scales. Its
  * dot product pairs with Q8_K activations, like Q2_K's, and gives the same
  * result up to the order of float additions. */
 
@@ -172,8 +172,8 @@ static inline size_t ds4_x16_scales_at(int64_t n, int64_t g) {
  *                e < 4) holds the block's element 16k + 8r + e, its high
  *                nibble element 16k + 8r + 4 + e, so dword k of each nibble
  *                plane holds only sub-block k / 2.
- * A full group's 16 (d, dmin) bytes and 48 scale bytes are one 64-byte line
- * apart from the quants. */
+ * A full group's 16 (d, dmin) bytes and 48 scale bytes are one 64-byte
+ * load ahead of its quants. */
 #define DS4_X4_BLOCKS 4
 
 /* Where block b of a Q2_K_X4 or Q4_K_X4 row of nb blocks of block_bytes
@@ -201,9 +201,9 @@ uint32_t ds4_repack_type(uint32_t type, int64_t cols);
 uint32_t ds4_repack_source(uint32_t type);
 
 /* Rewrites n_rows rows of `from` in place as `to` (Q8_0 -> Q8_0_X16,
- * Q2_K -> Q2_K_X4, Q4_K -> Q4_K_X4, or nothing when the two are equal), split over the pool.
- * false with a message for any other pair or a column count the layout
- * cannot hold. */
+ * Q2_K -> Q2_K_X4, Q4_K -> Q4_K_X4, or nothing when the two are equal),
+ * split over the pool. false with a message for any other pair or a column
+ * count the layout cannot hold. */
 bool ds4_repack_rows(uint32_t from, uint32_t to, void *rows, int64_t n_rows, int64_t cols, ds4_pool *pool,
                      ds4_error *err);
 

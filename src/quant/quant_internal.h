@@ -64,7 +64,6 @@ ds4_vec_dot_fn ds4_vec_dot_fn_for(uint32_t weight_type);
 /* True when that kernel comes from a SIMD level, not the reference. */
 bool ds4_dot_kernel_is_simd(uint32_t weight_type);
 
-
 /* Aborts with a message: a kernel was asked for a type without kernels.
  * Callers (model loader, converter) validate types with
  * ds4_type_has_kernels first, so this is a programming error. */

@@ -40,13 +40,11 @@
 #include "quant/quant_internal.h"
 #include "quant/simd.h"
 
-/* Whether rows of `cols` values of file type `from` can be held as `to`. */
+/* Whether rows of `cols` values of file type `from` can be held as `to`:
+ * `to` is a layout made from `from`, and the row is whole blocks of it
+ * (512 values for Q8_0_X16, 256 for the X4 layouts: gguf/types.c). */
 static bool repack_fits(uint32_t from, uint32_t to, int64_t cols) {
-    if (cols <= 0) return false;
-    if (from == DS4_TYPE_Q8_0 && to == DS4_TYPE_Q8_0_X16) return cols % DS4_X16_VALUES == 0;
-    if ((from == DS4_TYPE_Q2_K && to == DS4_TYPE_Q2_K_X4) || (from == DS4_TYPE_Q4_K && to == DS4_TYPE_Q4_K_X4))
-        return cols % QK_K == 0;
-    return false;
+    return to != from && ds4_repack_source(to) == from && cols > 0 && ds4_row_bytes(to, (uint64_t)cols) != 0;
 }
 
 uint32_t ds4_repack_source(uint32_t type) {

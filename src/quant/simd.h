@@ -185,7 +185,7 @@ void *ds4_quant_scratch(int slot, size_t bytes);
  * ("avx2", "avx512", "neon"); false for unknown names. */
 bool ds4_simd_cpu_supports(const char *level);
 
-/* True when the running CPU has GFNI (the Q2_K_X4 kernel's bit-field
+/* True when the running CPU has GFNI (the X4 kernels' bit-field
  * extraction; every AVX-512 VBMI + VNNI CPU so far has it). */
 bool ds4_simd_cpu_has_gfni(void);
 

@@ -27,6 +27,21 @@ static inline void ds4_x4_act_planes(const int8_t *qs, uint8_t *out) {
     _mm512_storeu_si512(out + 192, _mm512_shuffle_i32x4(t1, t3, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+/* One X4 block against one token: its four weight planes p (unsigned)
+ * against the matching 64-byte activation planes at y, in two vpdpbusd
+ * chains (one chain of four was latency-bound), then one vpmaddwd against
+ * the scales as words with zero high halves (scw). Lane k holds a partial
+ * dot of one sub-block, small enough for 16 bits, so the result is
+ * scale x dot per lane exactly. */
+static inline __attribute__((always_inline)) __m512i ds4_x4_scaled_sums(const __m512i p[4], const uint8_t *y,
+                                                                         __m512i scw) {
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p[0], _mm512_loadu_si512(y));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p[1], _mm512_loadu_si512(y + 64));
+    s0 = _mm512_dpbusd_epi32(s0, p[2], _mm512_loadu_si512(y + 128));
+    s1 = _mm512_dpbusd_epi32(s1, p[3], _mm512_loadu_si512(y + 192));
+    return _mm512_madd_epi16(_mm512_add_epi32(s0, s1), scw);
+}
+
 /* vgf2p8affineqb matrix that moves bits lo..lo + width - 1 of every byte to
  * bits 0.. and clears the rest (a shift and a mask in one operation):
  * result bit i is the parity of (byte 7 - i of the matrix) & x. */
