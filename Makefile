@@ -40,7 +40,7 @@ ALIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 ATEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/asan/%.o)
 ACLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean asan-bin cross-check
+.PHONY: all deps test unit unit-asan integration fuzz fuzz-smoke demo clean asan-bin cross-check port-check
 all: $(BUILD)/ds4
 
 $(BUILD)/obj/%.o: %.c
@@ -114,12 +114,20 @@ fuzz-smoke:
 cross-check:
 	@sh tools/cross_check.sh $(BUILD)
 
+# The x86-64 targets below this machine's own (-march=native here may have
+# AVX-512): the whole tree built with -Werror for x86-64-v2 (no AVX) and
+# haswell (AVX2, no AVX-512), and their unit tests, which then run the scalar
+# and the AVX2 code as the native kernels.
+port-check:
+	@sh tools/port_check.sh $(BUILD)
+
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/unit-tests-asan
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-smoke
 	$(MAKE) cross-check
+	$(MAKE) port-check
 	$(MAKE) integration
 
 # Installs the build dependencies first (a no-op when present), so that

@@ -28,7 +28,8 @@ void ds4_scores_f32_ref(const float *const *keys, int64_t n_keys, int64_t dim, c
         }
 }
 
-/* Heads h0.. of key k, scalar: the tails the vector loops leave. */
+#if (defined(__AVX2__) && defined(__FMA__)) || (defined(__aarch64__) && defined(__ARM_NEON))
+/* Heads h0.. of key k, scalar: the tails the AVX2 and NEON loops leave. */
 static void scores_tail(const float *k, int64_t dim, const float *qt, int64_t n_q, int64_t h0, float *out) {
     for (int64_t h = h0; h < n_q; h++) {
         float acc = 0.0f;
@@ -36,6 +37,7 @@ static void scores_tail(const float *k, int64_t dim, const float *qt, int64_t n_
         out[h] = acc;
     }
 }
+#endif
 
 typedef void (*scores_fn)(const float *const *, int64_t, int64_t, const float *, int64_t, float *);
 

@@ -83,11 +83,10 @@ static void index_select(void *ctx, int64_t i, int thread) {
  * slice of 640 keys falls into 32 of the L2's 1024 sets. */
 typedef float f32x16 __attribute__((vector_size(64)));
 
-static inline f32x16 load16(const float *p) {
-    f32x16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* Through a pointer, not a return value: a 64-byte vector returned by
+ * value has a different ABI with and without AVX-512 (GCC's -Wpsabi, an
+ * error under -Werror on AVX2-only targets). */
+static inline void load16(f32x16 *v, const float *p) { memcpy(v, p, sizeof *v); }
 
 /* Four heads' outputs [d, d + 32) over keys [0, nk) (first: from zero,
  * else continuing o), in eight named accumulators (an array of them
@@ -95,17 +94,19 @@ static inline f32x16 load16(const float *p) {
 static void wsum_slice4(float *const *o, const float *w, int nh, const float *const *keys, int nk, int d, bool first) {
     f32x16 a0 = {0.0f}, a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
     if (!first) {
-        a0 = load16(o[0] + d);
-        a1 = load16(o[0] + d + 16);
-        b0 = load16(o[1] + d);
-        b1 = load16(o[1] + d + 16);
-        c0 = load16(o[2] + d);
-        c1 = load16(o[2] + d + 16);
-        e0 = load16(o[3] + d);
-        e1 = load16(o[3] + d + 16);
+        load16(&a0, o[0] + d);
+        load16(&a1, o[0] + d + 16);
+        load16(&b0, o[1] + d);
+        load16(&b1, o[1] + d + 16);
+        load16(&c0, o[2] + d);
+        load16(&c1, o[2] + d + 16);
+        load16(&e0, o[3] + d);
+        load16(&e1, o[3] + d + 16);
     }
     for (int r = 0; r < nk; r++) {
-        const f32x16 k0 = load16(keys[r] + d), k1 = load16(keys[r] + d + 16);
+        f32x16 k0, k1;
+        load16(&k0, keys[r] + d);
+        load16(&k1, keys[r] + d + 16);
         const float *pr = w + (size_t)r * nh;
         const float p0 = pr[0], p1 = pr[1], p2 = pr[2], p3 = pr[3];
         a0 += p0 * k0;
@@ -131,13 +132,16 @@ static void wsum_slice4(float *const *o, const float *w, int nh, const float *co
 static void wsum_slice1(float *o, const float *w, int nh, const float *const *keys, int nk, int d, bool first) {
     f32x16 a0 = {0.0f}, a1 = a0;
     if (!first) {
-        a0 = load16(o + d);
-        a1 = load16(o + d + 16);
+        load16(&a0, o + d);
+        load16(&a1, o + d + 16);
     }
     for (int r = 0; r < nk; r++) {
         const float p = w[(size_t)r * nh];
-        a0 += p * load16(keys[r] + d);
-        a1 += p * load16(keys[r] + d + 16);
+        f32x16 k0, k1;
+        load16(&k0, keys[r] + d);
+        load16(&k1, keys[r] + d + 16);
+        a0 += p * k0;
+        a1 += p * k1;
     }
     memcpy(o + d, &a0, 64);
     memcpy(o + d + 16, &a1, 64);
