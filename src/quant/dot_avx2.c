@@ -134,42 +134,54 @@ static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
  * holds sub-block 8h+2j (elements l = 0..15) and lane 1 sub-block 8h+2j+1. */
 static __m256i q2k_sc_ctrl[8];
 
-static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
-    const block_q2_K *x = wv;
-    const block_q8_K *y = yv;
+/* Row x against T activation rows y[t] (T <= 4), each block's quants and
+ * scale words decoded once for all tokens; per token the operations and
+ * their order are those of T = 1 (so dot2/dot4 equal dot exactly). */
+static inline __attribute__((always_inline)) void q2k_rows(int64_t n, const block_q2_K *x, int T,
+                                                            const block_q8_K *const *y, float *out) {
     const int64_t nb = n / QK_K;
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         DS4_PREFETCH(x + b);
         DS4_PREFETCH((const uint8_t *)(x + b) + 64);
-        const float dall = y[b].d * f16(x[b].d);
-        const float dmin = y[b].d * f16(x[b].dmin);
+        const float dx = f16(x[b].d), mx = f16(x[b].dmin);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
-        const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
         const __m256i scl = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, m4));
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        __m256i s[4];
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i q2 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
-            const int8_t *q8 = y[b].qs + 128 * h;
-            __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q2, m3), _mm256_loadu_si256((const __m256i *)q8));
-            __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 2), m3),
-                                              _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 4), m3),
-                                              _mm256_loadu_si256((const __m256i *)(q8 + 64)));
-            __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q2, 6), m3),
-                                              _mm256_loadu_si256((const __m256i *)(q8 + 96)));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 0])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 1])));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p2, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 2])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p3, _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + 3])));
+            const __m256i q[4] = {_mm256_and_si256(q2, m3), _mm256_and_si256(_mm256_srli_epi16(q2, 2), m3),
+                                  _mm256_and_si256(_mm256_srli_epi16(q2, 4), m3),
+                                  _mm256_and_si256(_mm256_srli_epi16(q2, 6), m3)};
+            __m256i sc[4];
+            DS4_UNROLL
+            for (int j = 0; j < 4; j++) sc[j] = _mm256_shuffle_epi8(scl, q2k_sc_ctrl[4 * h + j]);
+            DS4_UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *q8 = y[t][b].qs + 128 * h;
+                DS4_UNROLL
+                for (int j = 0; j < 4; j++)
+                    s[t] = _mm256_add_epi32(
+                        s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(q8 + 32 * j))), sc[j]));
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
-        acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc);
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[t][b].bsums));
+            const float dall = y[t][b].d * dx, dmin = y[t][b].d * mx;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(s[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc[t]);
+        }
     }
-    return hsum_ps(acc);
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
 }
 
 /* ---- Q4_K x Q8_K ---- */
@@ -189,38 +201,50 @@ static inline void q4k_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
     memcpy(m, v + 2, 8);
 }
 
-static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
-    const block_q4_K *x = wv;
-    const block_q8_K *y = yv;
+/* Row x against T activation rows y[t] (T <= 4), as q2k_rows. */
+static inline __attribute__((always_inline)) void q4k_rows(int64_t n, const block_q4_K *x, int T,
+                                                            const block_q8_K *const *y, float *out) {
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(15);
     /* Duplicates each min byte so madd pairs bsums[2k], bsums[2k+1] with m_k. */
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         DS4_PREFETCH(x + b);
         DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         DS4_PREFETCH((const uint8_t *)(x + b) + 128);
         uint8_t sc[8], m[8];
         q4k_scales(x[b].scales, sc, m);
-        const float d = y[b].d * f16(x[b].d);
-        const float dmin = y[b].d * f16(x[b].dmin);
-        __m128i m8 = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), dup);
-        const __m256i pm = _mm256_madd_epi16(_mm256_cvtepu8_epi16(m8), _mm256_loadu_si256((const __m256i *)y[b].bsums));
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        const float dx = f16(x[b].d), mx = f16(x[b].dmin);
+        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), dup));
+        __m256i s[4];
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
         for (int g = 0; g < 4; g++) {
             const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * g));
-            const int8_t *q8 = y[b].qs + 64 * g;
-            __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q4, m4), _mm256_loadu_si256((const __m256i *)q8));
-            __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
-                                              _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * g])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * g + 1])));
+            const __m256i lo4 = _mm256_and_si256(q4, m4), hi4 = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            const __m256i slo = _mm256_set1_epi16(sc[2 * g]), shi = _mm256_set1_epi16(sc[2 * g + 1]);
+            DS4_UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *q8 = y[t][b].qs + 64 * g;
+                const __m256i lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo4, _mm256_loadu_si256((const __m256i *)q8)), slo);
+                const __m256i hi =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(hi4, _mm256_loadu_si256((const __m256i *)(q8 + 32))), shi);
+                s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(lo, hi));
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
-        acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc);
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i pm = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)y[t][b].bsums));
+            const float d = y[t][b].d * dx, dmin = y[t][b].d * mx;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc[t]);
+        }
     }
-    return hsum_ps(acc);
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
 }
 
 /* ---- IQ2_XXS x Q8_K ---- */
@@ -229,44 +253,83 @@ static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
  * is set), so _mm256_sign_epi8 applies an octet's signs in one step. */
 static uint64_t iq2_sign_bytes[128];
 
-static float dot_iq2_xxs(int64_t n, const void *wv, const void *yv) {
-    const block_iq2_xxs *x = wv;
-    const block_q8_K *y = yv;
+/* Row x against T activation rows y[t] (T <= 4): the grid rows and sign
+ * bytes of each pair of groups are assembled once (the scalar loads that
+ * bound this kernel) and applied to every token; per token the operations
+ * and their order are those of T = 1, so the token forms return exactly
+ * dot_iq2_xxs's result. */
+static inline __attribute__((always_inline)) void iq2_rows(int64_t n, const block_iq2_xxs *x, int T,
+                                                            const block_q8_K *const *y, float *out) {
     const int64_t nb = n / QK_K;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         DS4_PREFETCH(x + b);
         DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         const uint8_t *qs = (const uint8_t *)x[b].qs;
-        const int8_t *q8 = y[b].qs;
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        __m256i s[4];
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib += 2) {
             uint32_t w0, w1;
             memcpy(&w0, qs + 8 * ib + 4, 4);
             memcpy(&w1, qs + 8 * ib + 12, 4);
             const uint8_t *a0 = qs + 8 * ib, *a1 = qs + 8 * ib + 8;
-            __m256i g0 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a0[3]], (long long)ds4_iq2xxs_grid[a0[2]],
-                                           (long long)ds4_iq2xxs_grid[a0[1]], (long long)ds4_iq2xxs_grid[a0[0]]);
-            __m256i g1 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a1[3]], (long long)ds4_iq2xxs_grid[a1[2]],
-                                           (long long)ds4_iq2xxs_grid[a1[1]], (long long)ds4_iq2xxs_grid[a1[0]]);
-            __m256i z0 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w0 >> 21) & 127],
-                                           (long long)iq2_sign_bytes[(w0 >> 14) & 127],
-                                           (long long)iq2_sign_bytes[(w0 >> 7) & 127], (long long)iq2_sign_bytes[w0 & 127]);
-            __m256i z1 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w1 >> 21) & 127],
-                                           (long long)iq2_sign_bytes[(w1 >> 14) & 127],
-                                           (long long)iq2_sign_bytes[(w1 >> 7) & 127], (long long)iq2_sign_bytes[w1 & 127]);
-            __m256i y0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q8 + 32 * ib)), z0);
-            __m256i y1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q8 + 32 * ib + 32)), z1);
-            __m256i p0 = _mm256_maddubs_epi16(g0, y0);
-            __m256i p1 = _mm256_maddubs_epi16(g1, y1);
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)(2 * (w0 >> 28) + 1))));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)(2 * (w1 >> 28) + 1))));
+            const __m256i g0 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a0[3]], (long long)ds4_iq2xxs_grid[a0[2]],
+                                                 (long long)ds4_iq2xxs_grid[a0[1]], (long long)ds4_iq2xxs_grid[a0[0]]);
+            const __m256i g1 = _mm256_set_epi64x((long long)ds4_iq2xxs_grid[a1[3]], (long long)ds4_iq2xxs_grid[a1[2]],
+                                                 (long long)ds4_iq2xxs_grid[a1[1]], (long long)ds4_iq2xxs_grid[a1[0]]);
+            const __m256i z0 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w0 >> 21) & 127],
+                                                 (long long)iq2_sign_bytes[(w0 >> 14) & 127],
+                                                 (long long)iq2_sign_bytes[(w0 >> 7) & 127], (long long)iq2_sign_bytes[w0 & 127]);
+            const __m256i z1 = _mm256_set_epi64x((long long)iq2_sign_bytes[(w1 >> 21) & 127],
+                                                 (long long)iq2_sign_bytes[(w1 >> 14) & 127],
+                                                 (long long)iq2_sign_bytes[(w1 >> 7) & 127], (long long)iq2_sign_bytes[w1 & 127]);
+            const __m256i sc0 = _mm256_set1_epi16((short)(2 * (w0 >> 28) + 1));
+            const __m256i sc1 = _mm256_set1_epi16((short)(2 * (w1 >> 28) + 1));
+            DS4_UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *q8 = y[t][b].qs + 32 * ib;
+                const __m256i y0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)q8), z0);
+                const __m256i y1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q8 + 32)), z1);
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(g0, y0), sc0);
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(g1, y1), sc1);
+                s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(p0, p1));
+            }
         }
-        const float d = 0.125f * y[b].d * f16(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        const float dx = f16(x[b].d);
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const float d = 0.125f * y[t][b].d * dx;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        }
     }
-    return hsum_ps(acc);
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
 }
+
+/* The one-, two- and four-token entries of a rows function over Q8_K
+ * activations in the standard layout. */
+#define AVX2_Q8K_ENTRIES(name, rows, wtype)                                                              \
+    static float dot_##name(int64_t n, const void *wv, const void *yv) {                                 \
+        const block_q8_K *y[1] = {yv};                                                                   \
+        float r;                                                                                         \
+        rows(n, (const wtype *)wv, 1, y, &r);                                                            \
+        return r;                                                                                        \
+    }                                                                                                    \
+    static void dot2_##name(int64_t n, const void *wv, const void *y0, const void *y1, float out[2]) {   \
+        const block_q8_K *y[2] = {y0, y1};                                                               \
+        rows(n, (const wtype *)wv, 2, y, out);                                                           \
+    }                                                                                                    \
+    static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
+        const block_q8_K *y[4] = {act[0], act[1], act[2], act[3]};                                       \
+        rows(n, (const wtype *)wv, 4, y, out);                                                           \
+    }
+
+AVX2_Q8K_ENTRIES(q2_K, q2k_rows, block_q2_K)
+AVX2_Q8K_ENTRIES(q4_K, q4k_rows, block_q4_K)
+AVX2_Q8K_ENTRIES(iq2_xxs, iq2_rows, block_iq2_xxs)
 
 /* ---- activation quantizers (bit-identical to ds4_quantize_row_q8_0/_q8_K) ---- */
 
@@ -387,7 +450,12 @@ static void init_tables(void) {
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
     static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
-    return ds4_dot_kernel_from_set(&set, type, k);
+    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
+    /* token forms for prefill: each block's decode is shared by the tokens */
+    if (type == DS4_TYPE_Q2_K) k->dot2 = dot2_q2_K, k->dot4 = dot4_q2_K;
+    if (type == DS4_TYPE_Q4_K) k->dot2 = dot2_q4_K, k->dot4 = dot4_q4_K;
+    if (type == DS4_TYPE_IQ2_XXS) k->dot2 = dot2_iq2_xxs, k->dot4 = dot4_iq2_xxs;
+    return true;
 }
 
 #else
