@@ -19,6 +19,10 @@ QEMU=${QEMU:-qemu-aarch64}
 for tool in "$CC" "$QEMU"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "cross-check: $tool not found (make deps installs it)"; exit 1; }
 done
-# armv8.2-a: the baseline of every Apple M-series and Neoverse core.
+# armv8.2-a: the baseline of every Apple M-series and Neoverse core; and the
+# same with the dot-product extension they all have, which -march=native
+# turns on there (the kernels' sdot path; QEMU's "max" CPU emulates it).
 "$CC" $FLAGS -march=armv8.2-a -static $SRC -lm -o "$B/cross_check_aarch64"
 "$QEMU" "$B/cross_check_aarch64"
+"$CC" $FLAGS -march=armv8.2-a+dotprod -static $SRC -lm -o "$B/cross_check_aarch64_dotprod"
+QEMU_CPU=max "$QEMU" "$B/cross_check_aarch64_dotprod"

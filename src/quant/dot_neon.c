@@ -1,9 +1,13 @@
 /* NEON (AArch64 Advanced SIMD) dot-product kernels.
  *
- * Deliberately plain: widening 8x8->16-bit multiplies with pairwise
- * accumulation (no dependency on the optional dot-product extension), one
- * integer sum per scale group, and the float combination per block exactly
- * as formats.md B.5 writes it. */
+ * Integer products accumulate in int32x4 vectors: with the dot-product
+ * extension (__ARM_FEATURE_DOTPROD: every Apple M and Neoverse core; built
+ * in with -march=native or armv8.2-a+dotprod) one sdot per 16 products, else
+ * widening 8x8->16-bit multiplies with pairwise accumulation. Each scale
+ * group's vector is multiplied by its integer scale into one block vector,
+ * and only that is reduced across lanes, once per block. Integer sums are
+ * exact, so the result is the same whatever the path; the float combination
+ * per block is exactly as formats.md B.5 writes it. */
 #include "quant/simd.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
@@ -16,11 +20,20 @@
 
 static inline float f16(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 
-/* sum of 16 int8 x int8 products */
-static inline int32_t dot16(int8x16_t a, int8x16_t b) {
-    int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-    int16x8_t hi = vmull_s8(vget_high_s8(a), vget_high_s8(b));
-    return vaddvq_s32(vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+/* acc + the 16 int8 x int8 products of a and b, summed into 4 lanes (which
+ * products land in which lane differs between the paths; only lane sums
+ * are used). */
+static inline int32x4_t dot16_acc(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    return vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b))), vmull_high_s8(a, b));
+#endif
+}
+
+/* the 32 products of a0:a1 and b0:b1 in 4 lanes */
+static inline int32x4_t dot32(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+    return dot16_acc(dot16_acc(vdupq_n_s32(0), a0, b0), a1, b1);
 }
 
 static float dot_f32(int64_t n, const void *wv, const void *xv) {
@@ -71,49 +84,76 @@ static float dot_bf16(int64_t n, const void *wv, const void *xv) {
     return s;
 }
 
-static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
-    const block_q8_0 *w = wv, *x = xv;
-    float s = 0.0f;
+/* The rows functions below take T activation rows (T <= 4) for one weight
+ * row: each weight block is loaded and unpacked once for all of them, and
+ * per token the operations and their order are those of T = 1, so the
+ * two- and four-token entries (prefill) return exactly the one-token
+ * result. */
+static inline __attribute__((always_inline)) void q8_0_rows(int64_t n, const block_q8_0 *w, int T,
+                                                             const block_q8_0 *const *x, float *out) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t b = 0; b < n / QK8_0; b++) {
         DS4_PREFETCH(w + b);
-        int32_t isum = dot16(vld1q_s8(w[b].qs), vld1q_s8(x[b].qs)) + dot16(vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
-        s += f16(w[b].d) * f16(x[b].d) * (float)isum;
+        const int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
+        const float dw = f16(w[b].d);
+        for (int t = 0; t < T; t++) {
+            const int32_t isum = vaddvq_s32(dot32(w0, w1, vld1q_s8(x[t][b].qs), vld1q_s8(x[t][b].qs + 16)));
+            s[t] += dw * f16(x[t][b].d) * (float)isum;
+        }
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-static float dot_q2_K(int64_t n, const void *wv, const void *yv) {
-    const block_q2_K *x = wv;
-    const block_q8_K *y = yv;
+static inline __attribute__((always_inline)) void q2_K_rows(int64_t n, const block_q2_K *x, int T,
+                                                             const block_q8_K *const *y, float *out) {
     const uint8x16_t m3 = vdupq_n_u8(3);
-    float s = 0.0f;
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int32_t isum = 0, msum = 0;
+        DS4_PREFETCH(x + b);
+        int32x4_t iacc[4];
+        for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int h = 0; h < 2; h++)
             for (int half = 0; half < 2; half++) {
-                uint8x16_t q2 = vld1q_u8(x[b].qs + 32 * h + 16 * half);
+                const uint8x16_t q2 = vld1q_u8(x[b].qs + 32 * h + 16 * half);
                 for (int j = 0; j < 4; j++) {
                     /* elements 128h + 32j + 16half + (0..15): sub-block 8h + 2j + half */
-                    int sb = 8 * h + 2 * j + half;
-                    uint8x16_t q = vandq_u8(vshlq_u8(q2, vdupq_n_s8((int8_t)(-2 * j))), m3);
-                    int32_t d = dot16(vreinterpretq_s8_u8(q), vld1q_s8(y[b].qs + 128 * h + 32 * j + 16 * half));
-                    isum += (x[b].scales[sb] & 15) * d;
+                    const int sb = 8 * h + 2 * j + half;
+                    const int8x16_t q = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(q2, vdupq_n_s8((int8_t)(-2 * j))), m3));
+                    for (int t = 0; t < T; t++) {
+                        const int32x4_t d = dot16_acc(vdupq_n_s32(0), q, vld1q_s8(y[t][b].qs + 128 * h + 32 * j + 16 * half));
+                        iacc[t] = vmlaq_n_s32(iacc[t], d, x[b].scales[sb] & 15);
+                    }
                 }
             }
-        for (int sb = 0; sb < 16; sb++) msum += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
-        s += y[b].d * f16(x[b].d) * (float)isum - y[b].d * f16(x[b].dmin) * (float)msum;
+        /* mins: the 16 high nibbles against the 16 sub-block sums */
+        const uint8x16_t mins = vshrq_n_u8(vld1q_u8(x[b].scales), 4);
+        const int16x8_t m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
+        const int16x8_t m1 = vreinterpretq_s16_u16(vmovl_high_u8(mins));
+        const float dx = f16(x[b].d), mx = f16(x[b].dmin);
+        for (int t = 0; t < T; t++) {
+            const int16_t *bs = y[t][b].bsums;
+            int32x4_t macc = vmull_s16(vget_low_s16(m0), vld1_s16(bs));
+            macc = vmlal_high_s16(macc, m0, vld1q_s16(bs));
+            macc = vmlal_s16(macc, vget_low_s16(m1), vld1_s16(bs + 8));
+            macc = vmlal_high_s16(macc, m1, vld1q_s16(bs + 8));
+            const int32_t isum = vaddvq_s32(iacc[t]), msum = vaddvq_s32(macc);
+            s[t] += y[t][b].d * dx * (float)isum - y[t][b].d * mx * (float)msum;
+        }
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
-    const block_q4_K *x = wv;
-    const block_q8_K *y = yv;
+static inline __attribute__((always_inline)) void q4_K_rows(int64_t n, const block_q4_K *x, int T,
+                                                             const block_q8_K *const *y, float *out) {
     const uint8x16_t m4 = vdupq_n_u8(15);
-    float s = 0.0f;
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t b = 0; b < n / QK_K; b++) {
+        DS4_PREFETCH(x + b);
+        DS4_PREFETCH((const uint8_t *)(x + b) + 64);
         const uint8_t *sc = x[b].scales;
-        int32_t isum = 0, msum = 0;
+        int32x4_t iacc[4];
+        int32_t msum[4] = {0, 0, 0, 0};
+        for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int k = 0; k < 8; k++) {
             int c, m;
             if (k < 4) {
@@ -123,53 +163,89 @@ static float dot_q4_K(int64_t n, const void *wv, const void *yv) {
                 c = (sc[k + 4] & 15) | ((sc[k - 4] >> 6) << 4);
                 m = (sc[k + 4] >> 4) | ((sc[k] >> 6) << 4);
             }
-            int g = k / 2, hi = k % 2;
-            int32_t d = 0;
-            for (int half = 0; half < 2; half++) {
-                uint8x16_t q4 = vld1q_u8(x[b].qs + 32 * g + 16 * half);
-                uint8x16_t q = hi ? vshrq_n_u8(q4, 4) : vandq_u8(q4, m4);
-                d += dot16(vreinterpretq_s8_u8(q), vld1q_s8(y[b].qs + 32 * k + 16 * half));
+            const int g = k / 2;
+            const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * g), q1 = vld1q_u8(x[b].qs + 32 * g + 16);
+            const int8x16_t l0 = vreinterpretq_s8_u8(k % 2 ? vshrq_n_u8(q0, 4) : vandq_u8(q0, m4));
+            const int8x16_t l1 = vreinterpretq_s8_u8(k % 2 ? vshrq_n_u8(q1, 4) : vandq_u8(q1, m4));
+            for (int t = 0; t < T; t++) {
+                const int8_t *q8 = y[t][b].qs + 32 * k;
+                iacc[t] = vmlaq_n_s32(iacc[t], dot32(l0, l1, vld1q_s8(q8), vld1q_s8(q8 + 16)), c);
+                msum[t] += m * (y[t][b].bsums[2 * k] + y[t][b].bsums[2 * k + 1]);
             }
-            isum += c * d;
-            msum += m * (y[b].bsums[2 * k] + y[b].bsums[2 * k + 1]);
         }
-        s += y[b].d * f16(x[b].d) * (float)isum - y[b].d * f16(x[b].dmin) * (float)msum;
+        const float dx = f16(x[b].d), mx = f16(x[b].dmin);
+        for (int t = 0; t < T; t++)
+            s[t] += y[t][b].d * dx * (float)vaddvq_s32(iacc[t]) - y[t][b].d * mx * (float)msum[t];
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-static float dot_iq2_xxs(int64_t n, const void *wv, const void *yv) {
-    const block_iq2_xxs *x = wv;
-    const block_q8_K *y = yv;
+static inline __attribute__((always_inline)) void iq2_xxs_rows(int64_t n, const block_iq2_xxs *x, int T,
+                                                                const block_q8_K *const *y, float *out) {
     const uint8x16_t bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ull));
-    float s = 0.0f;
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t b = 0; b < n / QK_K; b++) {
+        DS4_PREFETCH(x + b);
         const uint8_t *qs = (const uint8_t *)x[b].qs;
-        int32_t isum = 0;
+        int32x4_t iacc[4];
+        for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int ib = 0; ib < 8; ib++) {
             uint32_t w;
             memcpy(&w, qs + 8 * ib + 4, 4);
-            int32_t gsum = 0;
+            int8x16_t gs[2];
             for (int k = 0; k < 4; k += 2) {
-                uint8x16_t g = vcombine_u8(vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k]]),
-                                           vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k + 1]]));
-                uint8x16_t sm = vcombine_u8(vdup_n_u8(ds4_ksigns_iq2xs[(w >> (7 * k)) & 127]),
-                                            vdup_n_u8(ds4_ksigns_iq2xs[(w >> (7 * (k + 1))) & 127]));
-                uint8x16_t neg = vtstq_u8(sm, bit); /* 0xFF where the element is negated */
-                int8x16_t gs = vreinterpretq_s8_u8(g);
-                gs = vbslq_s8(neg, vnegq_s8(gs), gs);
-                gsum += dot16(gs, vld1q_s8(y[b].qs + 32 * ib + 8 * k));
+                const uint8x16_t g = vcombine_u8(vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k]]),
+                                                 vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k + 1]]));
+                const uint8x16_t sm = vcombine_u8(vdup_n_u8(ds4_ksigns_iq2xs[(w >> (7 * k)) & 127]),
+                                                  vdup_n_u8(ds4_ksigns_iq2xs[(w >> (7 * (k + 1))) & 127]));
+                const uint8x16_t neg = vtstq_u8(sm, bit); /* 0xFF where the element is negated */
+                const int8x16_t v = vreinterpretq_s8_u8(g);
+                gs[k / 2] = vbslq_s8(neg, vnegq_s8(v), v);
             }
-            isum += (int32_t)(2 * (w >> 28) + 1) * gsum;
+            const int32_t scale = (int32_t)(2 * (w >> 28) + 1);
+            for (int t = 0; t < T; t++) {
+                const int8_t *q8 = y[t][b].qs + 32 * ib;
+                iacc[t] = vmlaq_n_s32(iacc[t], dot32(gs[0], gs[1], vld1q_s8(q8), vld1q_s8(q8 + 16)), scale);
+            }
         }
-        s += 0.125f * y[b].d * f16(x[b].d) * (float)isum;
+        const float dx = f16(x[b].d);
+        for (int t = 0; t < T; t++) s[t] += 0.125f * y[t][b].d * dx * (float)vaddvq_s32(iacc[t]);
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
+
+/* One-, two- and four-token entries of a rows function (act: the weight
+ * type's activation blocks in the standard layout). */
+#define NEON_ENTRIES(name, wtype, atype)                                                                 \
+    static float dot_##name(int64_t n, const void *wv, const void *av) {                                 \
+        const atype *a[1] = {av};                                                                        \
+        float r;                                                                                         \
+        name##_rows(n, (const wtype *)wv, 1, a, &r);                                                     \
+        return r;                                                                                        \
+    }                                                                                                    \
+    static void dot2_##name(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {   \
+        const atype *a[2] = {a0, a1};                                                                    \
+        name##_rows(n, (const wtype *)wv, 2, a, out);                                                    \
+    }                                                                                                    \
+    static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
+        const atype *a[4] = {act[0], act[1], act[2], act[3]};                                            \
+        name##_rows(n, (const wtype *)wv, 4, a, out);                                                    \
+    }
+
+NEON_ENTRIES(q8_0, block_q8_0, block_q8_0)
+NEON_ENTRIES(q2_K, block_q2_K, block_q8_K)
+NEON_ENTRIES(q4_K, block_q4_K, block_q8_K)
+NEON_ENTRIES(iq2_xxs, block_iq2_xxs, block_q8_K)
 
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k) {
     static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
-    return ds4_dot_kernel_from_set(&set, type, k);
+    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
+    /* token forms for prefill: each weight block unpacked once per group */
+    if (type == DS4_TYPE_Q8_0) k->dot2 = dot2_q8_0, k->dot4 = dot4_q8_0;
+    if (type == DS4_TYPE_Q2_K) k->dot2 = dot2_q2_K, k->dot4 = dot4_q2_K;
+    if (type == DS4_TYPE_Q4_K) k->dot2 = dot2_q4_K, k->dot4 = dot4_q4_K;
+    if (type == DS4_TYPE_IQ2_XXS) k->dot2 = dot2_iq2_xxs, k->dot4 = dot4_iq2_xxs;
+    return true;
 }
 
 #else
