@@ -93,8 +93,9 @@ export DS4_BUILD := $(abspath $(BUILD))
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests --jobs 2
 
+# (with a time limit and one retry: tools/unit_asan.sh says why)
 unit-asan: $(BUILD)/unit-tests-asan
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 $(BUILD)/unit-tests-asan --jobs 2
+	@sh tools/unit_asan.sh $(BUILD)
 
 # The sanitizer build of the binary, by a name that does not depend on how
 # BUILD is spelled (the integration scripts that run it build it this way).

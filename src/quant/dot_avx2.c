@@ -96,10 +96,11 @@ static float dot_bf16(int64_t n, const void *wv, const void *xv) {
 
 /* ---- Q8_0 x Q8_0 ---- */
 
-/* 32 signed bytes . 32 signed bytes -> 8 int32 partial sums. The sign of w
- * moves onto x so the unsigned x signed multiply applies. */
-static inline __m256i dot_i8x32(__m256i w, __m256i x) {
-    __m256i aw = _mm256_abs_epi8(w), sx = _mm256_sign_epi8(x, w);
+/* 32 signed bytes . 32 signed bytes -> 8 int32 partial sums, given
+ * aw = |w|: the sign of w moves onto x so the unsigned x signed multiply
+ * applies. */
+static inline __m256i dot_i8x32_abs(__m256i aw, __m256i w, __m256i x) {
+    const __m256i sx = _mm256_sign_epi8(x, w);
 #if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
 #else
@@ -107,24 +108,42 @@ static inline __m256i dot_i8x32(__m256i w, __m256i x) {
 #endif
 }
 
-static float dot_q8_0(int64_t n, const void *wv, const void *xv) {
-    const block_q8_0 *w = wv, *x = xv;
-    int64_t nb = n / QK8_0, b = 0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+/* Row w against T activation rows x[t] (T <= 4): each weight block is
+ * loaded, its |w| and f16 scale computed once for all tokens; per token the
+ * operations and their order are those of T = 1 (two FMA chains over block
+ * pairs, then the odd block). */
+static inline __attribute__((always_inline)) void q8_0_rows(int64_t n, const block_q8_0 *w, int T,
+                                                             const block_q8_0 *const *x, float *out) {
+    const int64_t nb = n / QK8_0;
+    int64_t b = 0;
+    __m256 a0[4], a1[4];
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) a0[t] = a1[t] = _mm256_setzero_ps();
     for (; b + 2 <= nb; b += 2) {
         DS4_PREFETCH(w + b);
         DS4_PREFETCH((const uint8_t *)(w + b) + 64);
-        __m256i p0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-        __m256i p1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
-                               _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * f16(x[b].d)), _mm256_cvtepi32_ps(p0), a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b + 1].d) * f16(x[b + 1].d)), _mm256_cvtepi32_ps(p1), a1);
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs), w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
+        const __m256i aw0 = _mm256_abs_epi8(w0), aw1 = _mm256_abs_epi8(w1);
+        const float d0 = f16(w[b].d), d1 = f16(w[b + 1].d);
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i p0 = dot_i8x32_abs(aw0, w0, _mm256_loadu_si256((const __m256i *)x[t][b].qs));
+            const __m256i p1 = dot_i8x32_abs(aw1, w1, _mm256_loadu_si256((const __m256i *)x[t][b + 1].qs));
+            a0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * f16(x[t][b].d)), _mm256_cvtepi32_ps(p0), a0[t]);
+            a1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * f16(x[t][b + 1].d)), _mm256_cvtepi32_ps(p1), a1[t]);
+        }
     }
     for (; b < nb; b++) {
-        __m256i p = dot_i8x32(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[b].d) * f16(x[b].d)), _mm256_cvtepi32_ps(p), a0);
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs), aw0 = _mm256_abs_epi8(w0);
+        const float d0 = f16(w[b].d);
+        DS4_UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m256i p = dot_i8x32_abs(aw0, w0, _mm256_loadu_si256((const __m256i *)x[t][b].qs));
+            a0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * f16(x[t][b].d)), _mm256_cvtepi32_ps(p), a0[t]);
+        }
     }
-    return hsum_ps(_mm256_add_ps(a0, a1));
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) out[t] = hsum_ps(_mm256_add_ps(a0[t], a1[t]));
 }
 
 /* ---- Q2_K x Q8_K ---- */
@@ -309,27 +328,28 @@ static inline __attribute__((always_inline)) void iq2_rows(int64_t n, const bloc
     for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
 }
 
-/* The one-, two- and four-token entries of a rows function over Q8_K
- * activations in the standard layout. */
-#define AVX2_Q8K_ENTRIES(name, rows, wtype)                                                              \
+/* The one-, two- and four-token entries of a rows function (activations:
+ * atype blocks in the standard layout). */
+#define AVX2_ENTRIES(name, rows, wtype, atype)                                                           \
     static float dot_##name(int64_t n, const void *wv, const void *yv) {                                 \
-        const block_q8_K *y[1] = {yv};                                                                   \
+        const atype *y[1] = {yv};                                                                        \
         float r;                                                                                         \
         rows(n, (const wtype *)wv, 1, y, &r);                                                            \
         return r;                                                                                        \
     }                                                                                                    \
     static void dot2_##name(int64_t n, const void *wv, const void *y0, const void *y1, float out[2]) {   \
-        const block_q8_K *y[2] = {y0, y1};                                                               \
+        const atype *y[2] = {y0, y1};                                                                    \
         rows(n, (const wtype *)wv, 2, y, out);                                                           \
     }                                                                                                    \
     static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
-        const block_q8_K *y[4] = {act[0], act[1], act[2], act[3]};                                       \
+        const atype *y[4] = {act[0], act[1], act[2], act[3]};                                            \
         rows(n, (const wtype *)wv, 4, y, out);                                                           \
     }
 
-AVX2_Q8K_ENTRIES(q2_K, q2k_rows, block_q2_K)
-AVX2_Q8K_ENTRIES(q4_K, q4k_rows, block_q4_K)
-AVX2_Q8K_ENTRIES(iq2_xxs, iq2_rows, block_iq2_xxs)
+AVX2_ENTRIES(q8_0, q8_0_rows, block_q8_0, block_q8_0)
+AVX2_ENTRIES(q2_K, q2k_rows, block_q2_K, block_q8_K)
+AVX2_ENTRIES(q4_K, q4k_rows, block_q4_K, block_q8_K)
+AVX2_ENTRIES(iq2_xxs, iq2_rows, block_iq2_xxs, block_q8_K)
 
 /* ---- activation quantizers (bit-identical to ds4_quantize_row_q8_0/_q8_K) ---- */
 
@@ -452,6 +472,7 @@ bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
     if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
     /* token forms for prefill: each block's decode is shared by the tokens */
+    if (type == DS4_TYPE_Q8_0) k->dot2 = dot2_q8_0, k->dot4 = dot4_q8_0;
     if (type == DS4_TYPE_Q2_K) k->dot2 = dot2_q2_K, k->dot4 = dot4_q2_K;
     if (type == DS4_TYPE_Q4_K) k->dot2 = dot2_q4_K, k->dot4 = dot4_q4_K;
     if (type == DS4_TYPE_IQ2_XXS) k->dot2 = dot2_iq2_xxs, k->dot4 = dot4_iq2_xxs;
