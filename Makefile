@@ -115,10 +115,9 @@ fuzz-smoke:
 cross-check:
 	@sh tools/cross_check.sh $(BUILD)
 
-# The x86-64 targets below this machine's own (-march=native here may have
-# AVX-512): the whole tree built with -Werror for x86-64-v2 (no AVX) and
-# haswell (AVX2, no AVX-512), and their unit tests, which then run the scalar
-# and the AVX2 code as the native kernels.
+# The builds a user's machine may do beyond this one's (tools/port_check.sh):
+# x86-64-v2 and haswell (AVX2 without AVX-512, its unit tests run too), and
+# clang, all with -Werror.
 port-check:
 	@sh tools/port_check.sh $(BUILD)
 

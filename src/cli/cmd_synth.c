@@ -20,7 +20,7 @@ static void usage(FILE *f) {
 
 int cmd_synth(int argc, char **argv) {
     ds4_synth_opts o = {0, "q2-asym", "flash", NULL, 0};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -56,7 +56,6 @@ int cmd_synth(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!o.layers || !o.out) {
         fprintf(stderr, "ds4 synth: --layers and --out are required\n\n");
