@@ -148,6 +148,21 @@ static inline __attribute__((always_inline)) void q8_0_rows(int64_t n, const blo
 
 /* ---- Q2_K x Q8_K ---- */
 
+/* The end of a K-quant block (Q2_K, Q4_K) for T tokens: per token, its
+ * integer sum s[t] scaled by d x y.d, less the mins (16 int16 pairing the
+ * token's 16 bsums) scaled by dmin x y.d (dx, mx: the block's d and dmin). */
+static inline __attribute__((always_inline)) void kquant_block_end(int T, __m256i mins, const block_q8_K *const *y,
+                                                                   int64_t b, float dx, float mx, const __m256i *s,
+                                                                   __m256 *acc) {
+    DS4_UNROLL
+    for (int t = 0; t < T; t++) {
+        const __m256i pm = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[t][b].bsums));
+        const float d = y[t][b].d * dx, dmin = y[t][b].d * mx;
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc[t]);
+    }
+}
+
 /* Shuffle controls that turn the 16 scale nibbles (duplicated in both
  * 128-bit lanes) into int16 multipliers: for quant group (h, j) lane 0
  * holds sub-block 8h+2j (elements l = 0..15) and lane 1 sub-block 8h+2j+1. */
@@ -191,13 +206,7 @@ static inline __attribute__((always_inline)) void q2k_rows(int64_t n, const bloc
                         s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(q8 + 32 * j))), sc[j]));
             }
         }
-        DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const __m256i pm = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[t][b].bsums));
-            const float dall = y[t][b].d * dx, dmin = y[t][b].d * mx;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(s[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc[t]);
-        }
+        kquant_block_end(T, mins16, y, b, dx, mx, s, acc);
     }
     DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
@@ -254,13 +263,7 @@ static inline __attribute__((always_inline)) void q4k_rows(int64_t n, const bloc
                 s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(lo, hi));
             }
         }
-        DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const __m256i pm = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)y[t][b].bsums));
-            const float d = y[t][b].d * dx, dmin = y[t][b].d * mx;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), acc[t]);
-        }
+        kquant_block_end(T, m16, y, b, dx, mx, s, acc);
     }
     DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
@@ -469,14 +472,12 @@ static void init_tables(void) {
 
 bool ds4_simd_avx2_kernel(uint32_t type, ds4_dot_kernel *k) {
     pthread_once(&tables_once, init_tables);
-    static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
-    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
-    /* token forms for prefill: each block's decode is shared by the tokens */
-    if (type == DS4_TYPE_Q8_0) k->dot2 = dot2_q8_0, k->dot4 = dot4_q8_0;
-    if (type == DS4_TYPE_Q2_K) k->dot2 = dot2_q2_K, k->dot4 = dot4_q2_K;
-    if (type == DS4_TYPE_Q4_K) k->dot2 = dot2_q4_K, k->dot4 = dot4_q4_K;
-    if (type == DS4_TYPE_IQ2_XXS) k->dot2 = dot2_iq2_xxs, k->dot4 = dot4_iq2_xxs;
-    return true;
+    /* the quantized types have two- and four-token forms (prefill): each
+     * weight block is decoded once per group of tokens */
+    static const ds4_dot_set set = {{dot_f32, NULL, NULL},   {dot_f16, NULL, NULL},   {dot_bf16, NULL, NULL},
+                                    DS4_DOT_FORMS(q8_0),     DS4_DOT_FORMS(q2_K),     DS4_DOT_FORMS(q4_K),
+                                    DS4_DOT_FORMS(iq2_xxs)};
+    return ds4_dot_kernel_from_set(&set, type, k);
 }
 
 #else

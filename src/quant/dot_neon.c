@@ -238,14 +238,12 @@ NEON_ENTRIES(q4_K, block_q4_K, block_q8_K)
 NEON_ENTRIES(iq2_xxs, block_iq2_xxs, block_q8_K)
 
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k) {
-    static const ds4_dot_set set = {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q2_K, dot_q4_K, dot_iq2_xxs};
-    if (!ds4_dot_kernel_from_set(&set, type, k)) return false;
-    /* token forms for prefill: each weight block unpacked once per group */
-    if (type == DS4_TYPE_Q8_0) k->dot2 = dot2_q8_0, k->dot4 = dot4_q8_0;
-    if (type == DS4_TYPE_Q2_K) k->dot2 = dot2_q2_K, k->dot4 = dot4_q2_K;
-    if (type == DS4_TYPE_Q4_K) k->dot2 = dot2_q4_K, k->dot4 = dot4_q4_K;
-    if (type == DS4_TYPE_IQ2_XXS) k->dot2 = dot2_iq2_xxs, k->dot4 = dot4_iq2_xxs;
-    return true;
+    /* the quantized types have two- and four-token forms (prefill): each
+     * weight block is decoded once per group of tokens */
+    static const ds4_dot_set set = {{dot_f32, NULL, NULL},   {dot_f16, NULL, NULL},   {dot_bf16, NULL, NULL},
+                                    DS4_DOT_FORMS(q8_0),     DS4_DOT_FORMS(q2_K),     DS4_DOT_FORMS(q4_K),
+                                    DS4_DOT_FORMS(iq2_xxs)};
+    return ds4_dot_kernel_from_set(&set, type, k);
 }
 
 #else

@@ -126,15 +126,26 @@ typedef struct {
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
 
-/* One SIMD level's plain dot functions (standard activation layout, no
- * two-token form); NULL where the level has no kernel for the type. */
+/* One weight type's entries at a SIMD level whose kernels read the standard
+ * activation layout: the one-token dot and, where it has them, the two- and
+ * four-token forms (NULL otherwise). */
 typedef struct {
-    ds4_dot_fn f32, f16, bf16, q8_0, q2_K, q4_K, iq2_xxs;
+    ds4_dot_fn dot;
+    ds4_dot2_fn dot2;
+    ds4_dot4_fn dot4;
+} ds4_dot_forms;
+
+/* Such a level's entries per type; dot NULL where it has no kernel. */
+typedef struct {
+    ds4_dot_forms f32, f16, bf16, q8_0, q2_K, q4_K, iq2_xxs;
 } ds4_dot_set;
 
-/* *k = the plain kernel of `set` for `type`; false when it has none. */
+/* Initializer of the forms <name> of a level that has all three entries. */
+#define DS4_DOT_FORMS(name) {dot_##name, dot2_##name, dot4_##name}
+
+/* *k = the kernel of `set` for `type`; false when it has none. */
 static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type, ds4_dot_kernel *k) {
-    ds4_dot_fn f = NULL;
+    ds4_dot_forms f = {NULL, NULL, NULL};
     switch (type) {
     case DS4_TYPE_F32: f = set->f32; break;
     case DS4_TYPE_F16: f = set->f16; break;
@@ -145,8 +156,8 @@ static inline bool ds4_dot_kernel_from_set(const ds4_dot_set *set, uint32_t type
     case DS4_TYPE_IQ2_XXS: f = set->iq2_xxs; break;
     default: break;
     }
-    *k = (ds4_dot_kernel){.dot = f};
-    return f != NULL;
+    *k = (ds4_dot_kernel){.dot = f.dot, .dot2 = f.dot2, .dot4 = f.dot4};
+    return f.dot != NULL;
 }
 
 /* Fill *k with the kernel for weight type `type` at that SIMD level. Return
