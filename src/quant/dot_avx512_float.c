@@ -8,7 +8,10 @@
  * groups). Every token keeps its own four accumulators, fed in the same
  * order whatever the group size, so each form returns exactly what the
  * one-token kernel returns; likewise the two-row form of decode (two weight
- * streams per core, as for the regrouped Q8_0). */
+ * streams per core, as for the regrouped Q8_0) and the two-row, two-token
+ * form that prefill prefers: four tokens' F32 activations (64 KB at 4096
+ * columns) do not stay in L1 and are re-read from L2 for every row, two
+ * tokens' do, while a pair of rows passes (ds4_matmul). */
 #include "quant/simd.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__F16C__) && defined(__FMA__)
@@ -91,24 +94,35 @@ static inline __attribute__((always_inline)) void float_rows(int kind, int64_t n
     static void rows2_##name(int64_t n, const void *w0, const void *w1, const void *x, float out[2]) {  \
         const void *ws[2] = {w0, w1};                                                                   \
         float_rows(kind, n, ws, 2, 1, &x, out);                                                         \
+    }                                                                                                   \
+    static void dot2x2_##name(int64_t n, const void *w0, const void *w1, const void *x0, const void *x1, \
+                              float out[4]) {                                                           \
+        const void *ws[2] = {w0, w1}, *acts[2] = {x0, x1};                                              \
+        float_rows(kind, n, ws, 2, 2, acts, out);                                                       \
     }
 
 FLOAT_FORMS(f32, W_F32)
 FLOAT_FORMS(f16, W_F16)
 FLOAT_FORMS(bf16, W_BF16)
 
+#define FLOAT_KERNEL(name)                                                                               \
+    ((ds4_dot_kernel){.dot = dot_##name, .dot2 = dot2_##name, .dot4 = dot4_##name, .rows2 = rows2_##name, \
+                      .dot2x2 = dot2x2_##name})
+
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k) {
     switch (type) {
-    case DS4_TYPE_F32: *k = (ds4_dot_kernel){.dot = dot_f32, .dot2 = dot2_f32, .dot4 = dot4_f32, .rows2 = rows2_f32}; return true;
-    case DS4_TYPE_F16: *k = (ds4_dot_kernel){.dot = dot_f16, .dot2 = dot2_f16, .dot4 = dot4_f16, .rows2 = rows2_f16}; return true;
-    case DS4_TYPE_BF16:
-        *k = (ds4_dot_kernel){.dot = dot_bf16, .dot2 = dot2_bf16, .dot4 = dot4_bf16, .rows2 = rows2_bf16};
-        return true;
+    case DS4_TYPE_F32: *k = FLOAT_KERNEL(f32); return true;
+    case DS4_TYPE_F16: *k = FLOAT_KERNEL(f16); return true;
+    case DS4_TYPE_BF16: *k = FLOAT_KERNEL(bf16); return true;
     default: return false;
     }
 }
 
 #else
+
+#define FLOAT_KERNEL(name)                                                                               \
+    ((ds4_dot_kernel){.dot = dot_##name, .dot2 = dot2_##name, .dot4 = dot4_##name, .rows2 = rows2_##name, \
+                      .dot2x2 = dot2x2_##name})
 
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k) {
     (void)type;

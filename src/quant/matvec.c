@@ -76,6 +76,7 @@ typedef struct {
     ds4_dot4_fn dot4; /* NULL: pairs or single tokens */
     ds4_dot8_fn dot8; /* NULL: groups of four at most */
     ds4_dot_rows2_fn rows2; /* NULL: one row at a time in single-token products */
+    ds4_dot2x2_fn dot2x2;   /* NULL: the token groups above, row by row */
     const uint8_t *W;
     size_t row_bytes, act_bytes;
     int64_t rows, cols, n_tok, rows_per_task, tok_tile;
@@ -113,10 +114,42 @@ static void token_group(const mm_ctx *c, const uint8_t *w, int64_t r, int64_t t,
     for (int i = 0; i < k; i++) c->Y[(t + i) * c->rows + r] = o[i];
 }
 
+/* Rows [r0, r1) of tokens [t0, t1) through the two-row, two-token form:
+ * token pairs outer, so a pair's activations stay in L1 while the rows
+ * pass; an odd row and an odd token go through the one-token dot. */
+static void mm_rows_2x2(const mm_ctx *c, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    const size_t rb = c->row_bytes;
+    const int64_t rp = r0 + (r1 - r0) / 2 * 2;
+    int64_t t = t0;
+    for (; t + 2 <= t1; t += 2) {
+        const uint8_t *a0 = c->act + (size_t)t * c->act_bytes, *a1 = a0 + c->act_bytes;
+        float *y0 = c->Y + t * c->rows, *y1 = y0 + c->rows;
+        for (int64_t r = r0; r < rp; r += 2) {
+            float o[4];
+            c->dot2x2(c->cols, c->W + (size_t)r * rb, c->W + (size_t)(r + 1) * rb, a0, a1, o);
+            y0[r] = o[0];
+            y1[r] = o[1];
+            y0[r + 1] = o[2];
+            y1[r + 1] = o[3];
+        }
+        if (rp < r1) {
+            y0[rp] = c->dot(c->cols, c->W + (size_t)rp * rb, a0);
+            y1[rp] = c->dot(c->cols, c->W + (size_t)rp * rb, a1);
+        }
+    }
+    for (; t < t1; t++)
+        for (int64_t r = r0; r < r1; r++)
+            c->Y[t * c->rows + r] = c->dot(c->cols, c->W + (size_t)r * rb, c->act + (size_t)t * c->act_bytes);
+}
+
 /* Rows [r0, r1) of every token, token tile by token tile. */
 static void mm_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
     for (int64_t t0 = 0; t0 < c->n_tok; t0 += c->tok_tile) {
         const int64_t t1 = t0 + c->tok_tile < c->n_tok ? t0 + c->tok_tile : c->n_tok;
+        if (c->dot2x2) {
+            mm_rows_2x2(c, r0, r1, t0, t1);
+            continue;
+        }
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = c->W + (size_t)r * c->row_bytes;
             int64_t t = t0;
@@ -183,7 +216,7 @@ void ds4_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, const 
         return;
     }
     const uint32_t at = ds4_act_type(type);
-    mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, k.rows2, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
+    mm_ctx c = {k.dot, k.dot2, k.dot4, k.dot8, k.rows2, k.dot2x2, W, (size_t)row_bytes, 0, rows, cols, n_tok, 1, 1, NULL, Y};
     if (at == DS4_TYPE_F32 && !k.act_prep) {
         c.act_bytes = (size_t)cols * sizeof(float);
         c.act = (const uint8_t *)X;
@@ -274,6 +307,7 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         b->c.dot4 = k.dot4;
         b->c.dot8 = k.dot8;
         b->c.rows2 = k.rows2;
+        b->c.dot2x2 = k.dot2x2;
         b->c.W = jb->W;
         b->c.row_bytes = (size_t)rb;
         b->c.rows = jb->rows;

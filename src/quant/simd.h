@@ -116,12 +116,19 @@ typedef void (*ds4_dot8_fn)(int64_t n, const void *w_row, const void *const act[
  * so a core keeps two weight streams going. */
 typedef void (*ds4_dot_rows2_fn)(int64_t n, const void *w0, const void *w1, const void *act, float out[2]);
 
+/* Two weight rows against two activation rows (prefill with float weights,
+ * whose activations are the larger stream): out[2r + t] = row r . token t,
+ * each equal to ds4_dot_fn's result for that pair. */
+typedef void (*ds4_dot2x2_fn)(int64_t n, const void *w0, const void *w1, const void *act0, const void *act1,
+                              float out[4]);
+
 typedef struct {
     ds4_dot_fn dot;            /* consumes the prepared layout (or the standard one if prep is NULL) */
     ds4_dot2_fn dot2;          /* optional two-token form, NULL if none */
     ds4_dot4_fn dot4;          /* optional four-token form, NULL if none */
     ds4_dot8_fn dot8;          /* optional eight-token form, NULL if none */
     ds4_dot_rows2_fn rows2;    /* optional two-row form for one token, NULL if none */
+    ds4_dot2x2_fn dot2x2;      /* optional two-row, two-token form; matmul prefers it */
     ds4_act_bytes_fn act_bytes; /* NULL: standard ds4_quantize_act layout */
     ds4_act_prep_fn act_prep;
 } ds4_dot_kernel;
