@@ -331,28 +331,10 @@ static inline __attribute__((always_inline)) void iq2_rows(int64_t n, const bloc
     for (int t = 0; t < T; t++) out[t] = hsum_ps(acc[t]);
 }
 
-/* The one-, two- and four-token entries of a rows function (activations:
- * atype blocks in the standard layout). */
-#define AVX2_ENTRIES(name, rows, wtype, atype)                                                           \
-    static float dot_##name(int64_t n, const void *wv, const void *yv) {                                 \
-        const atype *y[1] = {yv};                                                                        \
-        float r;                                                                                         \
-        rows(n, (const wtype *)wv, 1, y, &r);                                                            \
-        return r;                                                                                        \
-    }                                                                                                    \
-    static void dot2_##name(int64_t n, const void *wv, const void *y0, const void *y1, float out[2]) {   \
-        const atype *y[2] = {y0, y1};                                                                    \
-        rows(n, (const wtype *)wv, 2, y, out);                                                           \
-    }                                                                                                    \
-    static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
-        const atype *y[4] = {act[0], act[1], act[2], act[3]};                                            \
-        rows(n, (const wtype *)wv, 4, y, out);                                                           \
-    }
-
-AVX2_ENTRIES(q8_0, q8_0_rows, block_q8_0, block_q8_0)
-AVX2_ENTRIES(q2_K, q2k_rows, block_q2_K, block_q8_K)
-AVX2_ENTRIES(q4_K, q4k_rows, block_q4_K, block_q8_K)
-AVX2_ENTRIES(iq2_xxs, iq2_rows, block_iq2_xxs, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(q8_0, q8_0_rows, block_q8_0, block_q8_0)
+DS4_TYPED_DOT_ENTRIES(q2_K, q2k_rows, block_q2_K, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(q4_K, q4k_rows, block_q4_K, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(iq2_xxs, iq2_rows, block_iq2_xxs, block_q8_K)
 
 /* ---- activation quantizers (bit-identical to ds4_quantize_row_q8_0/_q8_K) ---- */
 

@@ -96,11 +96,13 @@ static inline __attribute__((always_inline)) void q8_0_rows(int64_t n, const blo
         DS4_PREFETCH(w + b);
         const int8x16_t w0 = vld1q_s8(w[b].qs), w1 = vld1q_s8(w[b].qs + 16);
         const float dw = f16(w[b].d);
+        DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const int32_t isum = vaddvq_s32(dot32(w0, w1, vld1q_s8(x[t][b].qs), vld1q_s8(x[t][b].qs + 16)));
             s[t] += dw * f16(x[t][b].d) * (float)isum;
         }
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
@@ -111,14 +113,17 @@ static inline __attribute__((always_inline)) void q2_K_rows(int64_t n, const blo
     for (int64_t b = 0; b < n / QK_K; b++) {
         DS4_PREFETCH(x + b);
         int32x4_t iacc[4];
+        DS4_UNROLL
         for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int h = 0; h < 2; h++)
             for (int half = 0; half < 2; half++) {
                 const uint8x16_t q2 = vld1q_u8(x[b].qs + 32 * h + 16 * half);
+                DS4_UNROLL
                 for (int j = 0; j < 4; j++) {
                     /* elements 128h + 32j + 16half + (0..15): sub-block 8h + 2j + half */
                     const int sb = 8 * h + 2 * j + half;
                     const int8x16_t q = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(q2, vdupq_n_s8((int8_t)(-2 * j))), m3));
+                    DS4_UNROLL
                     for (int t = 0; t < T; t++) {
                         const int32x4_t d = dot16_acc(vdupq_n_s32(0), q, vld1q_s8(y[t][b].qs + 128 * h + 32 * j + 16 * half));
                         iacc[t] = vmlaq_n_s32(iacc[t], d, x[b].scales[sb] & 15);
@@ -130,6 +135,7 @@ static inline __attribute__((always_inline)) void q2_K_rows(int64_t n, const blo
         const int16x8_t m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
         const int16x8_t m1 = vreinterpretq_s16_u16(vmovl_high_u8(mins));
         const float dx = f16(x[b].d), mx = f16(x[b].dmin);
+        DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const int16_t *bs = y[t][b].bsums;
             int32x4_t macc = vmull_s16(vget_low_s16(m0), vld1_s16(bs));
@@ -140,6 +146,7 @@ static inline __attribute__((always_inline)) void q2_K_rows(int64_t n, const blo
             s[t] += y[t][b].d * dx * (float)isum - y[t][b].d * mx * (float)msum;
         }
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
@@ -153,6 +160,7 @@ static inline __attribute__((always_inline)) void q4_K_rows(int64_t n, const blo
         const uint8_t *sc = x[b].scales;
         int32x4_t iacc[4];
         int32_t msum[4] = {0, 0, 0, 0};
+        DS4_UNROLL
         for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int k = 0; k < 8; k++) {
             int c, m;
@@ -167,6 +175,7 @@ static inline __attribute__((always_inline)) void q4_K_rows(int64_t n, const blo
             const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * g), q1 = vld1q_u8(x[b].qs + 32 * g + 16);
             const int8x16_t l0 = vreinterpretq_s8_u8(k % 2 ? vshrq_n_u8(q0, 4) : vandq_u8(q0, m4));
             const int8x16_t l1 = vreinterpretq_s8_u8(k % 2 ? vshrq_n_u8(q1, 4) : vandq_u8(q1, m4));
+            DS4_UNROLL
             for (int t = 0; t < T; t++) {
                 const int8_t *q8 = y[t][b].qs + 32 * k;
                 iacc[t] = vmlaq_n_s32(iacc[t], dot32(l0, l1, vld1q_s8(q8), vld1q_s8(q8 + 16)), c);
@@ -174,9 +183,11 @@ static inline __attribute__((always_inline)) void q4_K_rows(int64_t n, const blo
             }
         }
         const float dx = f16(x[b].d), mx = f16(x[b].dmin);
+        DS4_UNROLL
         for (int t = 0; t < T; t++)
             s[t] += y[t][b].d * dx * (float)vaddvq_s32(iacc[t]) - y[t][b].d * mx * (float)msum[t];
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
@@ -188,11 +199,13 @@ static inline __attribute__((always_inline)) void iq2_xxs_rows(int64_t n, const 
         DS4_PREFETCH(x + b);
         const uint8_t *qs = (const uint8_t *)x[b].qs;
         int32x4_t iacc[4];
+        DS4_UNROLL
         for (int t = 0; t < T; t++) iacc[t] = vdupq_n_s32(0);
         for (int ib = 0; ib < 8; ib++) {
             uint32_t w;
             memcpy(&w, qs + 8 * ib + 4, 4);
             int8x16_t gs[2];
+            DS4_UNROLL
             for (int k = 0; k < 4; k += 2) {
                 const uint8x16_t g = vcombine_u8(vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k]]),
                                                  vcreate_u8(ds4_iq2xxs_grid[qs[8 * ib + k + 1]]));
@@ -203,39 +216,24 @@ static inline __attribute__((always_inline)) void iq2_xxs_rows(int64_t n, const 
                 gs[k / 2] = vbslq_s8(neg, vnegq_s8(v), v);
             }
             const int32_t scale = (int32_t)(2 * (w >> 28) + 1);
+            DS4_UNROLL
             for (int t = 0; t < T; t++) {
                 const int8_t *q8 = y[t][b].qs + 32 * ib;
                 iacc[t] = vmlaq_n_s32(iacc[t], dot32(gs[0], gs[1], vld1q_s8(q8), vld1q_s8(q8 + 16)), scale);
             }
         }
         const float dx = f16(x[b].d);
+        DS4_UNROLL
         for (int t = 0; t < T; t++) s[t] += 0.125f * y[t][b].d * dx * (float)vaddvq_s32(iacc[t]);
     }
+    DS4_UNROLL
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-/* One-, two- and four-token entries of a rows function (act: the weight
- * type's activation blocks in the standard layout). */
-#define NEON_ENTRIES(name, wtype, atype)                                                                 \
-    static float dot_##name(int64_t n, const void *wv, const void *av) {                                 \
-        const atype *a[1] = {av};                                                                        \
-        float r;                                                                                         \
-        name##_rows(n, (const wtype *)wv, 1, a, &r);                                                     \
-        return r;                                                                                        \
-    }                                                                                                    \
-    static void dot2_##name(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {   \
-        const atype *a[2] = {a0, a1};                                                                    \
-        name##_rows(n, (const wtype *)wv, 2, a, out);                                                    \
-    }                                                                                                    \
-    static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
-        const atype *a[4] = {act[0], act[1], act[2], act[3]};                                            \
-        name##_rows(n, (const wtype *)wv, 4, a, out);                                                    \
-    }
-
-NEON_ENTRIES(q8_0, block_q8_0, block_q8_0)
-NEON_ENTRIES(q2_K, block_q2_K, block_q8_K)
-NEON_ENTRIES(q4_K, block_q4_K, block_q8_K)
-NEON_ENTRIES(iq2_xxs, block_iq2_xxs, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(q8_0, q8_0_rows, block_q8_0, block_q8_0)
+DS4_TYPED_DOT_ENTRIES(q2_K, q2_K_rows, block_q2_K, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(q4_K, q4_K_rows, block_q4_K, block_q8_K)
+DS4_TYPED_DOT_ENTRIES(iq2_xxs, iq2_xxs_rows, block_iq2_xxs, block_q8_K)
 
 bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k) {
     /* the quantized types have two- and four-token forms (prefill): each

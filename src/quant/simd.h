@@ -43,6 +43,26 @@
 #define DS4_PIN(v) ((void)0)
 #endif
 
+/* The one-, two- and four-token entry points dot_<name>, dot2_<name> and
+ * dot4_<name> of a kernel over the standard activation layout whose row
+ * function is rows(n, const wtype *w, T, const atype *const *act, out)
+ * (AVX2 and NEON; atype: the weight type's activation block). */
+#define DS4_TYPED_DOT_ENTRIES(name, rows, wtype, atype)                                                  \
+    static float dot_##name(int64_t n, const void *wv, const void *av) {                                 \
+        const atype *a[1] = {av};                                                                        \
+        float r;                                                                                         \
+        rows(n, (const wtype *)wv, 1, a, &r);                                                            \
+        return r;                                                                                        \
+    }                                                                                                    \
+    static void dot2_##name(int64_t n, const void *wv, const void *a0, const void *a1, float out[2]) {   \
+        const atype *a[2] = {a0, a1};                                                                    \
+        rows(n, (const wtype *)wv, 2, a, out);                                                           \
+    }                                                                                                    \
+    static void dot4_##name(int64_t n, const void *wv, const void *const act[4], float out[4]) {         \
+        const atype *a[4] = {act[0], act[1], act[2], act[3]};                                            \
+        rows(n, (const wtype *)wv, 4, a, out);                                                           \
+    }
+
 /* The one-, two- and four-token entry points dot_<name><sfx>, dot2_... and
  * dot4_... of a kernel whose row function is rows(n, w, T, act, out, pf):
  * pf true or false picks the build with or without software prefetch
