@@ -90,8 +90,9 @@ export DS4_SHARED := $(abspath $(SHARED))
 export DS4_BIN := $(abspath $(BUILD)/ds4)
 export DS4_BUILD := $(abspath $(BUILD))
 
+# (a time limit far above its ~1 minute, so a hang fails instead of stalling)
 unit: $(BUILD)/unit-tests
-	$(BUILD)/unit-tests --jobs 2
+	timeout -k 10 900 $(BUILD)/unit-tests --jobs 2
 
 # (with a time limit and one retry: tools/unit_asan.sh says why)
 unit-asan: $(BUILD)/unit-tests-asan
@@ -121,14 +122,24 @@ cross-check:
 port-check:
 	@sh tools/port_check.sh $(BUILD)
 
+# Each stage's start is stamped, so that a slow or stalled CI run says where.
+STAGE = @echo "== $(1) ($$(date -u +%T))"
 test: deps
+	$(call STAGE,build)
 	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/unit-tests-asan
+	$(call STAGE,unit)
 	$(MAKE) unit
+	$(call STAGE,unit-asan)
 	$(MAKE) unit-asan
+	$(call STAGE,fuzz-smoke)
 	$(MAKE) fuzz-smoke
+	$(call STAGE,cross-check)
 	$(MAKE) cross-check
+	$(call STAGE,port-check)
 	$(MAKE) port-check
+	$(call STAGE,integration)
 	$(MAKE) integration
+	$(call STAGE,done)
 
 # Installs the build dependencies first (a no-op when present), so that
 # `make demo` works on a fresh Debian/Ubuntu machine.

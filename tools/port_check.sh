@@ -21,7 +21,7 @@ x86_64 | amd64)
     $MK -s BUILD="$dir" ARCH_FLAGS=-march=haswell "$dir/ds4" "$dir/unit-tests"
     if grep -qw avx2 /proc/cpuinfo; then
         abs=$(cd "$dir" && pwd)
-        DS4_BIN="$abs/ds4" DS4_BUILD="$abs" DS4_TEST_LIGHT=1 "$dir/unit-tests" --jobs 2
+        DS4_BIN="$abs/ds4" DS4_BUILD="$abs" DS4_TEST_LIGHT=1 timeout -k 10 900 "$dir/unit-tests" --jobs 2
     else
         echo "port-check: no AVX2 on this CPU, the haswell build is not run"
     fi

@@ -11,7 +11,9 @@
  *   - ds4_matmul over 1..9 tokens and ds4_matvec equal ds4_vec_dot bit for
  *     bit per token (token groups must not change a result).
  *   - ds4_scores_f32 equals its scalar reference bit for bit.
- * Exits 1 after printing every failure. */
+ * Exits 1 after printing every failure. The optional argument is the
+ * number of pool threads (default 2); under QEMU it is 1 (see
+ * tools/cross_check.sh). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,10 +112,15 @@ static void check_scores(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    if (threads < 1 || threads > 64) {
+        fprintf(stderr, "cross-check: thread count must be 1..64, got '%s'\n", argv[1]);
+        return 2;
+    }
     static const uint32_t types[] = {DS4_TYPE_F32,  DS4_TYPE_F16,  DS4_TYPE_BF16,   DS4_TYPE_Q8_0,
                                      DS4_TYPE_Q2_K, DS4_TYPE_Q4_K, DS4_TYPE_IQ2_XXS};
-    ds4_pool *pool = ds4_pool_create(2);
+    ds4_pool *pool = ds4_pool_create(threads);
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) check_type(types[i], pool);
     ds4_pool_destroy(pool);
     check_scores();
