@@ -6,8 +6,8 @@
  *   - plane 0 is the quant register and 3; planes 1-3 are one vgf2p8affineqb
  *     each (bits 2f..2f+1 of every byte to bits 0-1: a shift and a mask in
  *     one operation);
- *   - the planes meet activations permuted to match (x4_act_prep) in two
- *     vpdpbusd chains of two, added: lane k is sub-block k's integer dot,
+ *   - the planes meet activations permuted to match (x4_act_prep) in one
+ *     chain of four vpdpbusd: lane k is sub-block k's integer dot,
  *     |sum| <= 16 x 3 x 128, so it fits 16 bits;
  *   - one vpmaddwd against the scales as words with zero high halves gives
  *     scale x dot per lane exactly; one conversion and one FMA by d x y.d.

@@ -246,7 +246,7 @@ DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _hw, false)
 /* ---- Q4_K_X4: Q4_K grouped at load (quant.h) ----
  * Each dword of the four nibble planes lies in one sub-block (k / 2 for
  * dword k), so a block's planes against activations permuted to match
- * (ds4_x4_act_planes) meet in two vpdpbusd chains whose sum has sub-block
+ * (ds4_x4_act_planes) meet in one vpdpbusd chain that has sub-block
  * k / 2's partial dot in lane k (|sum| <= 16 x 15 x 128 < 2^15), and one
  * vpmaddwd against the scales as words with zero high halves applies the
  * 6-bit scales exactly: no packing of sums into words, one scale vector per
