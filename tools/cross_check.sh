@@ -55,7 +55,7 @@ emulate() {
 # armv8.2-a: the baseline of every Apple M-series and Neoverse core; and the
 # same with the dot-product extension they all have, which -march=native
 # turns on there (the kernels' sdot path).
-"$CC" $FLAGS -march=armv8.2-a -static $SRC -lm -o "$B/cross_check_aarch64"
+timeout -k 10 600 "$CC" $FLAGS -march=armv8.2-a -static $SRC -lm -o "$B/cross_check_aarch64"
 emulate armv8.2-a "$B/cross_check_aarch64"
-"$CC" $FLAGS -march=armv8.2-a+dotprod -static $SRC -lm -o "$B/cross_check_aarch64_dotprod"
+timeout -k 10 600 "$CC" $FLAGS -march=armv8.2-a+dotprod -static $SRC -lm -o "$B/cross_check_aarch64_dotprod"
 emulate armv8.2-a+dotprod "$B/cross_check_aarch64_dotprod"
