@@ -18,6 +18,12 @@
 typedef struct { double best, median; } ds4_bench_stat;
 ds4_bench_stat ds4_bench_stat_of(double *samples, int n); /* sorts samples */
 
+/* Nanoseconds per core clock cycle right now: the best of a few timings of
+ * a chain of dependent integer adds (one cycle each on every x86-64 and
+ * AArch64 core), so per-cycle figures stay comparable while a host changes
+ * the clock. 0 where there is no such chain for the architecture. */
+double ds4_bench_ns_per_cycle(void);
+
 /* Last-level cache size in bytes as the OS reports it (0 if unknown). */
 size_t ds4_llc_bytes(void);
 

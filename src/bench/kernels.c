@@ -300,10 +300,41 @@ static double thread_cpu_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+#if defined(__x86_64__)
+#define ADD_CHAIN8(x) __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t" \
+                                       "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"     \
+                                       : "+r"(x))
+#elif defined(__aarch64__)
+#define ADD_CHAIN8(x) __asm__ volatile("add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"     \
+                                       "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"     \
+                                       "add %0, %0, #1\n\tadd %0, %0, #1"                               \
+                                       : "+r"(x))
+#endif
+
+double ds4_bench_ns_per_cycle(void) {
+#ifdef ADD_CHAIN8
+    enum { ITERS = 1 << 20 }; /* 8 Mi cycles, ~3 ms at 3 GHz */
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        uint64_t x = 0;
+        const double t0 = thread_cpu_seconds();
+        for (int i = 0; i < ITERS; i++) ADD_CHAIN8(x);
+        const double ns = (thread_cpu_seconds() - t0) * 1e9 / (8.0 * ITERS);
+        if (ns > 0 && (best == 0 || ns < best)) best = ns;
+    }
+    return best;
+#else
+    return 0;
+#endif
+}
+
 /* One matrix small enough to stay in L2 (64x4096 Q2_K is 336 KiB), run
  * inline on the calling thread: the rate is what the arithmetic allows, the
  * ceiling a core can contribute to a DRAM-bound matvec. CPU time, not wall
- * time, so a host that preempts the thread does not lower the figure. */
+ * time, so a host that preempts the thread does not lower the figure; and
+ * core cycles per 256 weights and token, each repetition divided by the
+ * clock measured just before it, so a host that changes the clock between
+ * two runs does not move that column. */
 int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
     if (!types_valid(o->types)) return 2;
     const int64_t rows = o->rows > 0 ? o->rows : 64, cols = o->rows > 0 ? o->cols : 4096;
@@ -323,13 +354,14 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
     }
     for (int64_t i = 0; i < cols * NTOK; i++) x[i] = unit();
     if (o->csv)
-        fprintf(out, "type,rows,cols,tokens,gbs_best,gbs_median,ns_per_row\n");
+        fprintf(out, "type,rows,cols,tokens,gbs_best,gbs_median,ns_per_row,cycles_per_256_best,cycles_per_256_median\n");
     else
         fprintf(out, "ds4 bench kernels --resident: simd %s, one %lldx%lld matrix in cache, one thread, CPU time\n"
-                     "(tok 2, 4: ds4_matmul of that many tokens, GB/s = weight bytes x tokens / time)\n\n"
-                     "%-8s %-12s %4s %10s %10s %10s\n",
+                     "(tok 2, 4: ds4_matmul of that many tokens, GB/s = weight bytes x tokens / time;\n"
+                     " cyc/256: core clock cycles per 256 weights and token, clock measured per repetition)\n\n"
+                     "%-8s %-12s %4s %10s %10s %10s %10s %10s\n",
                 ds4_simd_level(), (long long)rows, (long long)cols, "type", "shape", "tok", "GB/s best", "GB/s med",
-                "ns/row");
+                "ns/row", "cyc/256", "cyc/256 med");
     int status = 0;
     for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
         const uint32_t type = all_types[ti];
@@ -337,10 +369,12 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
         const size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)cols) * (size_t)rows;
         uint8_t *w = aligned_alloc(64, (mat + 63) & ~(size_t)63); /* rows start where a model's do: on lines */
         double *gbs = calloc((size_t)o->reps, sizeof(double)), *ns = calloc((size_t)o->reps, sizeof(double));
-        if (!w || !gbs || !ns) {
+        double *cyc = calloc((size_t)o->reps, sizeof(double));
+        if (!w || !gbs || !ns || !cyc) {
             free(w);
             free(gbs);
             free(ns);
+            free(cyc);
             fprintf(stderr, "ds4 bench kernels: cannot allocate %zu bytes of weights\n", mat);
             status = 1;
             break;
@@ -351,6 +385,7 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
         for (int nt = 1; nt <= NTOK; nt *= 2) {
             ds4_matmul(type, w, rows, cols, x, nt, y, NULL); /* warm-up: caches, tables, scratch */
             for (int r = 0; r < o->reps; r++) {
+                const double ns_cycle = ds4_bench_ns_per_cycle();
                 long calls = 0;
                 double t0 = thread_cpu_seconds(), dt;
                 do {
@@ -360,19 +395,24 @@ int ds4_bench_kernels_resident(const ds4_bench_kernels_opts *o, FILE *out) {
                 } while (dt < o->min_seconds);
                 gbs[r] = (double)calls * (double)mat * nt / dt / 1e9;
                 ns[r] = dt / ((double)calls * (double)rows * nt) * 1e9;
+                /* ns per 256 weights and token over ns per cycle (0: no clock) */
+                cyc[r] = ns_cycle > 0 ? ns[r] * 256.0 / (double)cols / ns_cycle : 0;
             }
             ds4_bench_stat g = ds4_bench_stat_of(gbs, o->reps), t = ds4_bench_stat_of(ns, o->reps);
+            ds4_bench_stat c = ds4_bench_stat_of(cyc, o->reps); /* sorted ascending: best is the fewest */
+            const double c_best = cyc[0];
             if (o->csv)
-                fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.1f\n", ds4_type_name(type), (long long)rows, (long long)cols, nt,
-                        g.best, g.median, t.median);
+                fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.1f,%.2f,%.2f\n", ds4_type_name(type), (long long)rows,
+                        (long long)cols, nt, g.best, g.median, t.median, c_best, c.median);
             else
-                fprintf(out, "%-8s %-12s %4d %10.2f %10.2f %10.1f\n", ds4_type_name(type), shp, nt, g.best, g.median,
-                        t.median);
+                fprintf(out, "%-8s %-12s %4d %10.2f %10.2f %10.1f %10.2f %10.2f\n", ds4_type_name(type), shp, nt, g.best,
+                        g.median, t.median, c_best, c.median);
             fflush(out);
         }
         free(w);
         free(gbs);
         free(ns);
+        free(cyc);
     }
     free(x);
     free(y);

@@ -37,7 +37,8 @@ static void usage(FILE *f) {
             "  --shape RxC     one matrix shape instead of the Flash shapes (with a small --pool-mb\n"
             "                  this measures the kernel in cache)\n"
             "  --resident      per-core compute ceiling instead: one cache-resident matrix (default\n"
-            "                  64x4096, or --shape), one thread, CPU time, 1, 2 and 4 tokens; no triad\n");
+            "                  64x4096, or --shape), one thread, CPU time, 1, 2 and 4 tokens; no triad;\n"
+            "                  also core cycles per 256 weights, the clock measured per repetition\n");
 }
 
 static bool parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
