@@ -19,6 +19,7 @@
 # program has nothing to wait for, and its loops are bounded, so a run that
 # never ends says nothing about the kernels.
 set -e
+. "$(dirname "$0")/retry_timeout.sh"
 B=${1:-build}/cross
 mkdir -p "$B"
 SRC="tests/quant/cross_check.c src/base/error.c src/base/fp16.c src/base/pool.c src/gguf/types.c $(ls src/quant/*.c)"
@@ -37,16 +38,12 @@ done
 
 # emulate NAME BINARY: runs BINARY under QEMU with one thread.
 emulate() {
-    for attempt in 1 2; do
-        start=$(date +%s)
-        rc=0
-        QEMU_CPU=${QEMU_CPU_MODEL:-neoverse-n1} timeout -k 10 "$LIMIT" "$QEMU" "$2" 1 || rc=$?
-        if [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
-            [ "$rc" -eq 0 ] || echo "cross-check: $1 failed (exit $rc)"
-            return "$rc"
-        fi
-        echo "cross-check: $1 gave no result in $LIMIT s (attempt $attempt of 2, stopped after $(($(date +%s) - start)) s)"
-    done
+    rc=0
+    retry_timeout "cross-check: $1" "$LIMIT" env QEMU_CPU="${QEMU_CPU_MODEL:-neoverse-n1}" "$QEMU" "$2" 1 || rc=$?
+    if [ "$rc" -ne 124 ]; then
+        [ "$rc" -eq 0 ] || echo "cross-check: $1 failed (exit $rc)"
+        return "$rc"
+    fi
     if [ "${CROSS_CHECK_STRICT:-0}" = 1 ]; then return 1; fi
     echo "cross-check: WARNING: QEMU never finished the $1 run; its kernels were NOT checked on this machine"
     return 0

@@ -9,14 +9,12 @@
 # usual ~2 minutes, and a run that reaches it is repeated once. A test that
 # really hangs hangs both times and fails the suite.
 set -u
+. "$(dirname "$0")/retry_timeout.sh"
 B=${1:-build}
-limit=${UNIT_ASAN_TIMEOUT:-900}
 supp="$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp"
-for attempt in 1 2; do
-    ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$supp" UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 \
-        timeout -k 10 "$limit" "$B/unit-tests-asan" --jobs 2
-    rc=$?
-    if [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then exit "$rc"; fi
-    echo "unit-asan: no result after $limit s (attempt $attempt of 2): the runner was stopped"
-done
-exit 1
+rc=0
+retry_timeout unit-asan "${UNIT_ASAN_TIMEOUT:-900}" env ASAN_OPTIONS=detect_leaks=1 \
+    LSAN_OPTIONS="suppressions=$supp" UBSAN_OPTIONS=print_stacktrace=1 DS4_TEST_LIGHT=1 \
+    "$B/unit-tests-asan" --jobs 2 || rc=$?
+[ "$rc" -eq 124 ] && exit 1
+exit "$rc"

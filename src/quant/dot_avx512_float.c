@@ -120,10 +120,6 @@ bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k) {
 
 #else
 
-#define FLOAT_KERNEL(name)                                                                               \
-    ((ds4_dot_kernel){.dot = dot_##name, .dot2 = dot2_##name, .dot4 = dot4_##name, .rows2 = rows2_##name, \
-                      .dot2x2 = dot2x2_##name})
-
 bool ds4_simd_avx512_float_kernel(uint32_t type, ds4_dot_kernel *k) {
     (void)type;
     (void)k;

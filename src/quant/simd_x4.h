@@ -34,9 +34,8 @@ static inline void ds4_x4_act_planes(const int8_t *qs, uint8_t *out) {
  * per block, normalised by the core's clock, one chain is now as fast in
  * cache at one token (Q2_K_X4 6.55 against 6.66, Q4_K_X4 8.7 against 8.6,
  * medians of 8) with two fewer instructions per block: a zeroing and the
- * add.) Lane k holds a partial
- * dot of one sub-block, small enough for 16 bits, so the result is
- * scale x dot per lane exactly. */
+ * add.) Lane k holds a partial dot of one sub-block, small enough for 16
+ * bits, so the result is scale x dot per lane exactly. */
 static inline __attribute__((always_inline)) __m512i ds4_x4_scaled_sums(const __m512i p[4], const uint8_t *y,
                                                                          __m512i scw) {
     __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p[0], _mm512_loadu_si512(y));
