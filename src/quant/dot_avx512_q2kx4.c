@@ -9,16 +9,18 @@
  *   - the planes meet activations permuted to match (x4_act_prep) in one
  *     chain of four vpdpbusd: lane k is sub-block k's integer dot,
  *     |sum| <= 16 x 3 x 128, so it fits 16 bits;
- *   - one vpmaddwd against the scales as words with zero high halves gives
- *     scale x dot per lane exactly; one conversion and one FMA by d x y.d.
+ *   - two blocks' sums packed into words meet their scales in one
+ *     vpmaddwd, exactly; one conversion and one FMA by d x y.d per pair of
+ *     blocks (ds4_x4_pair_fma: ~10% fewer cycles per block in cache than
+ *     one vpmaddwd, conversion and FMA per block).
  * Per group of 4 blocks the 64 scale bytes are one register: the scales are
  * one and, the mins one vgf2p8affineqb (the high nibble down); the mins x
  * sub-block sums of all 4 blocks are two vpdpbusd against the sums split as
  * 128 h + l (l in 0..127, h signed, both bytes), and the 4 (d, dmin) pairs
- * are one load and one conversion. About 14 vector operations per block
- * against ~22 for the Q2_K layout's table lookups: on the Zen 5 guest one
- * core in cache ran 1.25x as fast at one token through ds4_matmul (35 GB/s
- * against 28; 1.4-1.6x calling the row function alone), 1.15x at four.
+ * are one load and one conversion. About 12 vector operations per block
+ * against ~22 for the Q2_K layout's table lookups. (Before the pairing, at
+ * 14, one Zen 5 core in cache ran 1.25x as fast as the Q2_K layout at one
+ * token through ds4_matmul, 35 GB/s against 28, and 1.15x at four.)
  *
  * Per token the operations and their order do not depend on how many tokens
  * or rows share the call, so every form returns exactly dot's result. */
@@ -67,16 +69,28 @@ static void x4_act_prep(int64_t n, const void *std_act, void *out) {
     }
 }
 
-static __m512i x4_sc_ctrl[4]; /* block j: dword k <- scale byte 16j + k */
+static __m512i x4_sc_ctrl[2]; /* pair h of blocks: words <- scale bytes as vpackssdw orders the sums */
 static __m512i x4_plane[4];   /* vgf2p8affineqb matrices: bits 2f..2f+1 -> bits 0-1 (f = 1..3); [0]: high nibble down */
 static __m512i x4_dmin_ctrl;  /* vpermps: lane i <- dmin of block i / 4 */
 
-/* One row's accumulators against T tokens: the even and the odd blocks of
- * a group in two FMA chains (one chain held a row's 16 blocks to 64 cycles
+/* One row's accumulators against T tokens: the two pairs of blocks of a
+ * group in two FMA chains (one chain held a row's 16 blocks to 64 cycles
  * of FMA latency, which one core could not overlap with the next row). */
 typedef struct {
     __m512 acc[4][2], accm[4];
 } x4_state;
+
+/* Block j of a group, its 64 quant bytes at q, against T tokens: the plane
+ * sums s[t] (ds4_x4_plane_sums). */
+static inline __attribute__((always_inline)) void x4_block(const uint8_t *q, int T, const uint8_t *const *act, int j,
+                                                           __m512i *s) {
+    __m512i qs = _mm512_loadu_si512(q);
+    DS4_PIN(qs);
+    const __m512i p[4] = {_mm512_and_si512(qs, _mm512_set1_epi8(3)), _mm512_gf2p8affine_epi64_epi8(qs, x4_plane[1], 0),
+                          _mm512_gf2p8affine_epi64_epi8(qs, x4_plane[2], 0), _mm512_gf2p8affine_epi64_epi8(qs, x4_plane[3], 0)};
+DS4_UNROLL
+    for (int t = 0; t < T; t++) s[t] = ds4_x4_plane_sums(p, act[t] + 256 * j);
+}
 
 /* The group at w of m blocks (m < 4 only at the row's end) against T tokens
  * whose activation groups are act[t]. */
@@ -89,30 +103,28 @@ static inline __attribute__((always_inline)) void x4_group(const uint8_t *w, int
     const __m512i mn = _mm512_gf2p8affine_epi64_epi8(sb, x4_plane[0], 0);
     const __m128i dmh = full ? _mm_loadu_si128((const __m128i *)w) : _mm_maskz_loadu_epi16((__mmask8)((1u << (2 * m)) - 1), w);
     const __m256 dmw = _mm256_cvtph_ps(dmh); /* d0 dmin0 d1 dmin1 ... */
-    float dd[4][8];
+    float dd[4][8]; /* per token (d0, d0, d1, d1, d2, d2, d3, d3) x y.d, for ds4_x4_pair_fma */
 DS4_UNROLL
     for (int t = 0; t < T; t++) {
         const __m256 dmt = _mm256_mul_ps(dmw, _mm256_loadu_ps((const float *)(act[t] + X4_ACT_D)));
-        _mm256_storeu_ps(dd[t], dmt);
+        _mm256_storeu_ps(dd[t], _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6), dmt));
         __m512i pm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mn, _mm512_loadu_si512(act[t] + X4_ACT_H));
         pm = _mm512_dpbusd_epi32(_mm512_slli_epi32(pm, 7), mn, _mm512_loadu_si512(act[t] + X4_ACT_L));
         st->accm[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(x4_dmin_ctrl, _mm512_castps256_ps512(dmt)),
                                       _mm512_cvtepi32_ps(pm), st->accm[t]);
     }
 DS4_UNROLL
-    for (int j = 0; j < DS4_X4_BLOCKS; j++) {
-        if (j >= m) break;
-        __m512i q = _mm512_loadu_si512(w + 20 * m + 64 * j);
-        DS4_PIN(q);
-        const __m512i p[4] = {_mm512_and_si512(q, _mm512_set1_epi8(3)), _mm512_gf2p8affine_epi64_epi8(q, x4_plane[1], 0),
-                              _mm512_gf2p8affine_epi64_epi8(q, x4_plane[2], 0),
-                              _mm512_gf2p8affine_epi64_epi8(q, x4_plane[3], 0)};
-        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, x4_sc_ctrl[j], sc);
+    for (int h = 0; h < 2; h++) {
+        if (2 * h >= m) break;
+        __m512i s0[4], s1[4];
+        x4_block(w + 20 * m + 128 * h, T, act, 2 * h, s0);
+        if (2 * h + 1 < m) x4_block(w + 20 * m + 128 * h + 64, T, act, 2 * h + 1, s1);
+        else
 DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const __m512i s = ds4_x4_scaled_sums(p, act[t] + 256 * j, scw);
-            st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(s), st->acc[t][j % 2]);
-        }
+            for (int t = 0; t < T; t++) s1[t] = _mm512_setzero_si512();
+        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, x4_sc_ctrl[h], sc);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) st->acc[t][h] = ds4_x4_pair_fma(s0[t], s1[t], scw, dd[t] + 4 * h, st->acc[t][h]);
     }
 }
 
@@ -169,11 +181,14 @@ static void rows2_q2_k_x4(int64_t n, const void *w0, const void *w1, const void 
 
 DS4_DOT_ENTRIES(q2_k_x4, x4_dot_rows, , false)
 
+/* Q2_K_X4: lane k of a block's plane sums is sub-block k */
+static int x4_sc_byte(int block, int dword) { return 16 * block + dword; }
+
 static void x4_init(void) {
     uint8_t c[64];
-    for (int j = 0; j < 4; j++) {
-        for (int p = 0; p < 64; p++) c[p] = (uint8_t)(16 * j + p / 4);
-        memcpy(&x4_sc_ctrl[j], c, 64);
+    for (int h = 0; h < 2; h++) {
+        ds4_x4_pair_sc_ctrl(c, x4_sc_byte, 2 * h);
+        memcpy(&x4_sc_ctrl[h], c, 64);
     }
     x4_plane[0] = ds4_gf2p8_bit_field(4, 4);
     for (int f = 1; f < 4; f++) x4_plane[f] = ds4_gf2p8_bit_field(2 * f, 2);

@@ -247,11 +247,10 @@ DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _hw, false)
  * Each dword of the four nibble planes lies in one sub-block (k / 2 for
  * dword k), so a block's planes against activations permuted to match
  * (ds4_x4_act_planes) meet in one vpdpbusd chain that has sub-block
- * k / 2's partial dot in lane k (|sum| <= 16 x 15 x 128 < 2^15), and one
- * vpmaddwd against the scales as words with zero high halves applies the
- * 6-bit scales exactly: no packing of sums into words, one scale vector per
- * block instead of two. The high nibbles are one vgf2p8affineqb each. A
- * group's 4 (d, dmin) pairs and 48 scale bytes are one 64-byte load,
+ * k / 2's partial dot in lane k (|sum| <= 16 x 15 x 128 < 2^15); two
+ * blocks' sums packed into words meet the 6-bit scales in one vpmaddwd,
+ * exactly, then one conversion and FMA per pair (ds4_x4_pair_fma). The
+ * high nibbles are one vgf2p8affineqb each. A group's 4 (d, dmin) pairs and 48 scale bytes are one 64-byte load,
  * arranged by one vpermd into the lanes q4k_unpack4 reads. The mins are the
  * stored layout's. Per token the operations do not depend on how many
  * tokens or rows share the call. */
@@ -262,7 +261,7 @@ DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _hw, false)
 #include "quant/simd_x4.h"
 
 static __m512i q4x_hdr_ctrl[4]; /* m blocks: lane j <- dword j ((d, dmin)), dwords m + 3j .. m + 3j + 2 (scales) */
-static __m512i q4x_sc_ctrl[4];  /* block j: dword k <- scale byte 16j + k / 2 of q4k_unpack4's result */
+static __m512i q4x_sc_ctrl[2];  /* pair h of blocks: words <- scale bytes of q4k_unpack4's result, as vpackssdw orders the sums */
 static __m512i q4x_hi;          /* vgf2p8affineqb: high nibble down */
 
 /* The stored layout's prepared activations with the quants in plane order. */
@@ -273,9 +272,23 @@ static void q4x_act_prep(int64_t n, const void *std_act, void *out) {
 }
 
 typedef struct {
-    __m512 acc[4][2]; /* even and odd blocks: two FMA chains */
+    __m512 acc[4][2]; /* the two pairs of blocks of a group: two FMA chains */
     __m256 accm[4];
 } q4x_state;
+
+/* Block b of the row, its 128 quant bytes at q, against T tokens: the
+ * plane sums s[t] (ds4_x4_plane_sums). */
+static inline __attribute__((always_inline)) void q4x_block(const uint8_t *q, int T, const uint8_t *const *act, int64_t b,
+                                                            __m512i *s) {
+    __m512i q0 = _mm512_loadu_si512(q), q1 = _mm512_loadu_si512(q + 64);
+    DS4_PIN(q0);
+    DS4_PIN(q1);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i p[4] = {_mm512_and_si512(q0, m4), _mm512_gf2p8affine_epi64_epi8(q0, q4x_hi, 0), _mm512_and_si512(q1, m4),
+                          _mm512_gf2p8affine_epi64_epi8(q1, q4x_hi, 0)};
+DS4_UNROLL
+    for (int t = 0; t < T; t++) s[t] = ds4_x4_plane_sums(p, act[t] + b * Q4K_ACT_QS);
+}
 
 /* The group at w of m blocks (m < 4 only at the row's end), blocks b.. of
  * the row, against T tokens. */
@@ -287,23 +300,23 @@ static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, in
     DS4_PIN(h);
     const __m512i r = _mm512_permutexvar_epi32(q4x_hdr_ctrl[m - 1], h);
     const __m512i u = q4k_unpack4(r);
-    float dd[4][8];
+    float dd[4][8], dp[4][8]; /* q4k_factors; dp: (d0, d0, d1, d1, ...) x y.d for ds4_x4_pair_fma */
     q4k_factors(r, m, T, yd2, b, dd);
-    const __m512i m4 = _mm512_set1_epi8(15);
 DS4_UNROLL
-    for (int j = 0; j < DS4_X4_BLOCKS; j++) {
-        if (j >= m) break;
-        __m512i q0 = _mm512_loadu_si512(w + 16 * m + 128 * j), q1 = _mm512_loadu_si512(w + 16 * m + 128 * j + 64);
-        DS4_PIN(q0);
-        DS4_PIN(q1);
-        const __m512i p[4] = {_mm512_and_si512(q0, m4), _mm512_gf2p8affine_epi64_epi8(q0, q4x_hi, 0),
-                              _mm512_and_si512(q1, m4), _mm512_gf2p8affine_epi64_epi8(q1, q4x_hi, 0)};
-        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, q4x_sc_ctrl[j], u);
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(dp[t], _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6), _mm256_loadu_ps(dd[t])));
 DS4_UNROLL
-        for (int t = 0; t < T; t++) {
-            const __m512i sc = ds4_x4_scaled_sums(p, act[t] + (b + j) * Q4K_ACT_QS, scw);
-            st->acc[t][j % 2] = _mm512_fmadd_ps(_mm512_set1_ps(dd[t][2 * j]), _mm512_cvtepi32_ps(sc), st->acc[t][j % 2]);
-        }
+    for (int h = 0; h < 2; h++) {
+        if (2 * h >= m) break;
+        __m512i s0[4], s1[4];
+        q4x_block(w + 16 * m + 256 * h, T, act, b + 2 * h, s0);
+        if (2 * h + 1 < m) q4x_block(w + 16 * m + 256 * h + 128, T, act, b + 2 * h + 1, s1);
+        else
+DS4_UNROLL
+            for (int t = 0; t < T; t++) s1[t] = _mm512_setzero_si512();
+        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4x_sc_ctrl[h], u);
+DS4_UNROLL
+        for (int t = 0; t < T; t++) st->acc[t][h] = ds4_x4_pair_fma(s0[t], s1[t], scw, dp[t] + 4 * h, st->acc[t][h]);
     }
     q4k_mins(u, m, T, bs, b, dd, st->accm);
 }
@@ -366,6 +379,10 @@ static void rows2_q4_k_x4(int64_t n, const void *w0, const void *w1, const void 
 
 DS4_DOT_ENTRIES(q4_k_x4, q4x_dot_rows, , false)
 
+/* Q4_K_X4: lane k of a block's plane sums is sub-block k / 2, whose scale
+ * q4k_unpack4 leaves at byte 16 x block + k / 2 */
+static int q4x_sc_byte(int block, int dword) { return 16 * block + dword / 2; }
+
 static void q4x_init(void) {
     for (int m = 1; m <= 4; m++) {
         int32_t c[16];
@@ -376,9 +393,9 @@ static void q4x_init(void) {
         memcpy(&q4x_hdr_ctrl[m - 1], c, sizeof c);
     }
     uint8_t ctrl[64];
-    for (int j = 0; j < 4; j++) {
-        for (int p = 0; p < 64; p++) ctrl[p] = (uint8_t)(16 * j + p / 8);
-        memcpy(&q4x_sc_ctrl[j], ctrl, 64);
+    for (int h = 0; h < 2; h++) {
+        ds4_x4_pair_sc_ctrl(ctrl, q4x_sc_byte, 2 * h);
+        memcpy(&q4x_sc_ctrl[h], ctrl, 64);
     }
     q4x_hi = ds4_gf2p8_bit_field(4, 4);
 }

@@ -29,20 +29,51 @@ static inline void ds4_x4_act_planes(const int8_t *qs, uint8_t *out) {
 
 /* One X4 block against one token: its four weight planes p (unsigned)
  * against the matching 64-byte activation planes at y, in one vpdpbusd
- * chain, then one vpmaddwd against the scales as words with zero high
- * halves (scw). (Two chains of two, added, measured faster once; in cycles
- * per block, normalised by the core's clock, one chain is now as fast in
- * cache at one token (Q2_K_X4 6.55 against 6.66, Q4_K_X4 8.7 against 8.6,
- * medians of 8) with two fewer instructions per block: a zeroing and the
- * add.) Lane k holds a partial dot of one sub-block, small enough for 16
- * bits, so the result is scale x dot per lane exactly. */
-static inline __attribute__((always_inline)) __m512i ds4_x4_scaled_sums(const __m512i p[4], const uint8_t *y,
-                                                                         __m512i scw) {
+ * chain. Lane k holds a partial dot of one sub-block, small enough for 16
+ * bits (both layouts bound it below 2^15). (Two chains of two, added,
+ * measured faster once; in cycles per block, normalised by the core's
+ * clock, one chain is as fast in cache with two fewer instructions.) */
+static inline __attribute__((always_inline)) __m512i ds4_x4_plane_sums(const __m512i p[4], const uint8_t *y) {
     __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p[0], _mm512_loadu_si512(y));
     s = _mm512_dpbusd_epi32(s, p[1], _mm512_loadu_si512(y + 64));
     s = _mm512_dpbusd_epi32(s, p[2], _mm512_loadu_si512(y + 128));
-    s = _mm512_dpbusd_epi32(s, p[3], _mm512_loadu_si512(y + 192));
-    return _mm512_madd_epi16(s, scw);
+    return _mm512_dpbusd_epi32(s, p[3], _mm512_loadu_si512(y + 192));
+}
+
+/* Four floats at p repeated over a register: one load-port broadcast.
+ * (GCC turns the intrinsic over a value just stored into three shuffles,
+ * which cost Q2_K_X4 ~10% of its cycles.) */
+static inline __attribute__((always_inline)) __m512 ds4_x4_bcast4(const float *p) {
+    __m512 r;
+    __asm__("vbroadcastf32x4 %1, %0" : "=v"(r) : "m"(*(const float(*)[4])p));
+    return r;
+}
+
+/* acc + the scaled sums of a pair of blocks: s0 and s1 are the two blocks'
+ * ds4_x4_plane_sums, packed into words (vpackssdw: 128-bit lane i holds
+ * dwords 4i..4i+3 of s0, then of s1), so one vpmaddwd against the scales
+ * as words (scw, in that order) applies both blocks' scales: dword lanes
+ * 4i, 4i+1 belong to the first block and 4i+2, 4i+3 to the second. d4 is
+ * (d0, d0, d1, d1), the blocks' factors as those lanes want them. One
+ * pack, multiply, conversion and FMA per two blocks instead of per block;
+ * the sums fit 16 bits, so the packing never saturates, and scale x sum
+ * pairs fit 32. */
+static inline __attribute__((always_inline)) __m512 ds4_x4_pair_fma(__m512i s0, __m512i s1, __m512i scw, const float *d4,
+                                                                     __m512 acc) {
+    const __m512i v = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), scw);
+    return _mm512_fmadd_ps(ds4_x4_bcast4(d4), _mm512_cvtepi32_ps(v), acc);
+}
+
+/* vpermb control that spreads the scale bytes of a pair of blocks as
+ * ds4_x4_pair_fma's scw wants them (as the low bytes of words; zero the
+ * high bytes with the mask 0x5555...): word 8i + e takes scale byte
+ * sc(block, dword) for dword 4i + e of the first block (e < 4), else dword
+ * 4i + e - 4 of the second. */
+static inline void ds4_x4_pair_sc_ctrl(uint8_t ctrl[64], int (*sc)(int block, int dword), int first) {
+    for (int p = 0; p < 64; p++) {
+        const int word = p / 2, i = word / 8, e = word % 8;
+        ctrl[p] = (uint8_t)(e < 4 ? sc(first, 4 * i + e) : sc(first + 1, 4 * i + e - 4));
+    }
 }
 
 /* vgf2p8affineqb matrix that moves bits lo..lo + width - 1 of every byte to

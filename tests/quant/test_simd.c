@@ -491,12 +491,16 @@ Test(simd, matmul_across_token_tiles_equals_vec_dot) {
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 4096, 5, DS4_TEST_LIGHT_OR(23, 67));
     check_matmul_equals_vec_dot(DS4_TYPE_Q8_0_X16, 1536, 3, 15);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 768, 5, 7);
-    /* Q2_K_X4: whole groups of 4 blocks, and a short last group of 1 and of 3 */
+    /* Q2_K_X4 and Q4_K_X4: whole groups of 4 blocks (two pairs), and a short
+     * last group of 1 (a pair with no second block), 2 (one pair) and 3 */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 2048, 7, DS4_TEST_LIGHT_OR(11, 23));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 256, 5, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 1536, 3, 5);
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K_X4, 1792, 3, 9);
     check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 2048, 7, DS4_TEST_LIGHT_OR(11, 23));
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 256, 3, 5);
     check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 1536, 5, 7);
+    check_matmul_equals_vec_dot(DS4_TYPE_Q4_K_X4, 1792, 3, 5);
     /* Q2_K at 4096 columns: ~110 tokens per tile, runs of 16 blocks; 33 blocks: a run boundary and a lone block */
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 4096, 5, DS4_TEST_LIGHT_OR(41, 131));
     check_matmul_equals_vec_dot(DS4_TYPE_Q2_K, 33 * 256, 3, 5);
