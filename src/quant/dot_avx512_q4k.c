@@ -176,8 +176,11 @@ DS4_UNROLL
 DS4_UNROLL
         for (int t = 0; t < T; t++) {
             const __m256i pm = _mm256_madd_epi16(mins, _mm256_maskz_loadu_epi16(bsm, bs[t] + (b + j) * Q4K_ACT_BS));
-            const float *d = dd[t] + 2 * j;
-            const __m256 dmin = _mm256_blend_ps(_mm256_set1_ps(d[1]), _mm256_set1_ps(two ? d[3] : 0.0f), 0xF0);
+            /* (dmin_j x 4, dmin_j+1 x 4) x y.d by one vpermps (GCC made two
+             * broadcasts from dd and a blend into five shuffles) */
+            const __m256i ctrl = _mm256_setr_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 3, 2 * j + 3,
+                                                   2 * j + 3, 2 * j + 3);
+            const __m256 dmin = _mm256_maskz_permutexvar_ps(two ? 0xFF : 0x0F, ctrl, _mm256_loadu_ps(dd[t]));
             accm[t] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(pm), accm[t]);
         }
     }
