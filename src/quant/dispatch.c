@@ -60,6 +60,8 @@ static void init(void) {
         g_q8_0 = ds4_simd_avx2_act_quant(DS4_TYPE_Q8_0);
         g_q8_K = ds4_simd_avx2_act_quant(DS4_TYPE_Q8_K);
     }
+    if (cap >= 2 && ds4_simd_cpu_supports("avx512") && ds4_simd_avx512_act_quant(DS4_TYPE_Q8_K))
+        g_q8_K = ds4_simd_avx512_act_quant(DS4_TYPE_Q8_K);
     if (cap >= 1) {
         take_level("avx2", ds4_simd_avx2_kernel);
         take_level("neon", ds4_simd_neon_kernel);

@@ -206,6 +206,7 @@ bool ds4_simd_neon_kernel(uint32_t type, ds4_dot_kernel *k);
  * level has none for that activation type. */
 typedef void (*ds4_act_quant_fn)(const float *x, void *dst, int64_t n);
 ds4_act_quant_fn ds4_simd_avx2_act_quant(uint32_t act_type);
+ds4_act_quant_fn ds4_simd_avx512_act_quant(uint32_t act_type); /* act_avx512.c: Q8_K only */
 /* The quantizer the dispatcher picked for an activation type (dispatch.c):
  * the fastest available, the scalar one otherwise; NULL for F32. */
 ds4_act_quant_fn ds4_act_quant_for(uint32_t act_type);
