@@ -18,14 +18,20 @@
 #include "bench/bench.h"
 #include "quant/quant.h"
 
-typedef struct { int64_t rows, cols; const char *what; } shape;
+/* batch > 1: that many distinct matrices in one ds4_matvec_batch, as
+ * decode issues the routed experts (engine/cpu/moe.c): the gate and up
+ * matrices of the 6 selected experts against one activation row, then the
+ * 6 down matrices, each against its own expert's row. */
+typedef struct { int64_t rows, cols; const char *what; int batch; bool own_x; } shape;
 
 static const shape flash_shapes[] = {
-    {4096, 4096, "4096x4096"},
-    {2048, 4096, "2048x4096 (expert gate/up)"},
-    {4096, 2048, "4096x2048 (expert down)"},
+    {4096, 4096, "4096x4096", 1, false},
+    {2048, 4096, "2048x4096 (expert gate/up)", 1, false},
+    {4096, 2048, "4096x2048 (expert down)", 1, false},
     /* attn_q_b: GGUF dims [1024, 32768] are (columns, rows) */
-    {32768, 1024, "32768x1024 (attn_q_b)"},
+    {32768, 1024, "32768x1024 (attn_q_b)", 1, false},
+    {2048, 4096, "12 x 2048x4096 (gate+up batch)", 12, false},
+    {4096, 2048, "6 x 4096x2048 (down batch)", 6, true},
 };
 
 /* Q8_0_X16, Q4_K_X4 and Q2_K_X4 are the layouts Q8_0, Q4_K and Q2_K weights
@@ -94,27 +100,43 @@ static void fill_task(void *p, int64_t task, int thread_index) {
     }
 }
 
+/* One product of the point at matrix index i of the pool: one matvec, or
+ * s->batch consecutive matrices in one batch (x holds a row per job when
+ * each has its own activation). */
+static void product(uint32_t type, const uint8_t *pool_mem, size_t mat, size_t copies, size_t i, const shape *s,
+                    const float *x, float *y, ds4_pool *pool) {
+    if (s->batch <= 1) {
+        ds4_matvec(type, pool_mem + i * mat, s->rows, s->cols, x, y, pool);
+        return;
+    }
+    ds4_matvec_job jobs[16];
+    for (int j = 0; j < s->batch; j++)
+        jobs[j] = (ds4_matvec_job){type, pool_mem + ((i + (size_t)j) % copies) * mat, s->rows, s->cols,
+                                   x + (s->own_x ? (size_t)j * (size_t)s->cols : 0), y + (size_t)j * (size_t)s->rows, 1};
+    ds4_matvec_batch(jobs, s->batch, pool);
+}
+
 /* One measurement point: repeated timed runs of calls cycling through the
  * pool's matrices. Returns GB/s statistics and the median time per call. */
 static ds4_bench_stat measure(uint32_t type, const uint8_t *pool_mem, size_t pool_bytes, const shape *s,
                               const float *x, float *y, ds4_pool *pool, const ds4_bench_kernels_opts *o,
                               double *us_per_call) {
     const size_t mat = (size_t)ds4_row_bytes(type, (uint64_t)s->cols) * (size_t)s->rows;
-    const size_t copies = pool_bytes / mat;
+    const size_t copies = pool_bytes / mat, per_call = s->batch > 1 ? (size_t)s->batch : 1;
     size_t next = 0;
     /* Warm-up: one pass over every matrix (page tables, kernel tables). */
-    for (size_t i = 0; i < copies; i++) ds4_matvec(type, pool_mem + i * mat, s->rows, s->cols, x, y, pool);
+    for (size_t i = 0; i < copies; i += per_call) product(type, pool_mem, mat, copies, i, s, x, y, pool);
     double *gbs = calloc((size_t)o->reps, sizeof(double)), *us = calloc((size_t)o->reps, sizeof(double));
     for (int r = 0; r < o->reps; r++) {
         long calls = 0;
         double t0 = ds4_now(), dt;
         do {
-            ds4_matvec(type, pool_mem + next * mat, s->rows, s->cols, x, y, pool);
-            next = (next + 1) % copies;
+            product(type, pool_mem, mat, copies, next, s, x, y, pool);
+            next = (next + per_call) % copies;
             calls++;
             dt = ds4_now() - t0;
-        } while (dt < o->min_seconds || calls < (long)copies);
-        gbs[r] = (double)calls * (double)mat / dt / 1e9;
+        } while (dt < o->min_seconds || calls * per_call < copies);
+        gbs[r] = (double)calls * (double)(per_call * mat) / dt / 1e9;
         us[r] = dt / (double)calls * 1e6;
     }
     ds4_bench_stat st = ds4_bench_stat_of(gbs, o->reps);
@@ -177,7 +199,7 @@ static bool types_valid(const char *list) {
 int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
     if (o->resident) return ds4_bench_kernels_resident(o, out);
     if (!types_valid(o->types)) return 2;
-    shape one = {o->rows, o->cols, NULL};
+    shape one = {o->rows, o->cols, NULL, 1, false};
     char one_name[64];
     const shape *shapes = flash_shapes;
     size_t n_shapes = sizeof flash_shapes / sizeof *flash_shapes;
@@ -217,7 +239,7 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
     char b1[32], b2[32], b3[32];
     if (o->csv) {
         fprintf(out, "type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call,"
-                     "point_triad_best,point_frac_best,read_best,read_frac_best\n");
+                     "point_triad_best,point_frac_best,read_best,read_frac_best,batch\n");
     } else {
         fprintf(out, "ds4 bench kernels: simd %s, LLC %s, weights cycled over %s per type\n", ds4_simd_level(),
                 ds4_format_bytes((double)llc, b1, sizeof b1), ds4_format_bytes((double)pool_bytes, b2, sizeof b2));
@@ -230,13 +252,15 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
         for (int i = 0; i < n_counts; i++)
             fprintf(out, "  %d thread%s %.1f GB/s (median %.1f)", nthr[i], nthr[i] > 1 ? "s" : "", readbw[i].best,
                     readbw[i].median);
-        fprintf(out, "\n\n%-8s %-28s %3s %10s %10s %7s %7s %10s %8s %7s %7s\n", "type", "shape (rows x cols)", "thr",
+        fprintf(out, "\n\n%-8s %-31s %3s %10s %10s %7s %7s %10s %8s %7s %7s\n", "type", "shape (rows x cols)", "thr",
                 "GB/s best", "GB/s med", "frac", "fracmed", "us/call", "ptriad", "pfrac", "rfrac");
     }
     int64_t max_cols = 0, max_rows = 0;
     for (size_t si = 0; si < n_shapes; si++) {
-        if (shapes[si].cols > max_cols) max_cols = shapes[si].cols;
-        if (shapes[si].rows > max_rows) max_rows = shapes[si].rows;
+        const int64_t jobs = shapes[si].batch > 1 ? shapes[si].batch : 1;
+        const int64_t cols = shapes[si].cols * (shapes[si].own_x ? jobs : 1), rows = shapes[si].rows * jobs;
+        if (cols > max_cols) max_cols = cols;
+        if (rows > max_rows) max_rows = rows;
     }
     float *x = malloc(sizeof(float) * (size_t)max_cols), *y = malloc(sizeof(float) * (size_t)max_rows);
     for (int64_t i = 0; i < max_cols; i++) x[i] = unit();
@@ -274,11 +298,12 @@ int ds4_bench_kernels(const ds4_bench_kernels_opts *o, FILE *out) {
                 const double fb = g.best / triad[i].best, fm = g.median / triad[i].median, pf = g.best / pt.best;
                 const double rf = g.best / readbw[i].best;
                 if (o->csv)
-                    fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f\n",
+                    fprintf(out, "%s,%lld,%lld,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f,%d\n",
                             ds4_type_name(type), (long long)shapes[si].rows, (long long)shapes[si].cols, nthr[i], g.best,
-                            g.median, triad[i].best, triad[i].median, fb, fm, us, pt.best, pf, readbw[i].best, rf);
+                            g.median, triad[i].best, triad[i].median, fb, fm, us, pt.best, pf, readbw[i].best, rf,
+                            shapes[si].batch);
                 else
-                    fprintf(out, "%-8s %-28s %3d %10.2f %10.2f %7.2f %7.2f %10.1f %8.2f %7.2f %7.2f\n", ds4_type_name(type),
+                    fprintf(out, "%-8s %-31s %3d %10.2f %10.2f %7.2f %7.2f %10.1f %8.2f %7.2f %7.2f\n", ds4_type_name(type),
                             shapes[si].what, nthr[i], g.best, g.median, fb, fm, us, pt.best, pf, rf);
                 fflush(out);
             }

@@ -7,15 +7,16 @@ set -eu
 out="$DS4_TMP/bench.csv"
 "$DS4_BIN" bench kernels --csv --types Q8_0,IQ2_XXS,F16 --shape 64x512 --pool-mb 4 --triad-mb 8 \
     --reps 2 --seconds 0.01 --threads 2 >"$out"
-head -1 "$out" | grep -q "^type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call,point_triad_best,point_frac_best,read_best,read_frac_best$"
+head -1 "$out" | grep -q "^type,rows,cols,threads,gbs_best,gbs_median,triad_best,triad_median,frac_best,frac_median,us_per_call,point_triad_best,point_frac_best,read_best,read_frac_best,batch$"
 [ "$(wc -l <"$out")" -eq 7 ]
 for t in Q8_0 IQ2_XXS F16; do
     for thr in 1 2; do
         grep -q "^$t,64,512,$thr," "$out" || { echo "missing $t threads $thr"; cat "$out"; exit 1; }
     done
 done
-# Every throughput and triad figure is a positive number.
-awk -F, 'NR > 1 && !($5 > 0 && $6 > 0 && $7 > 0 && $9 > 0 && $12 > 0 && $13 > 0 && $14 > 0 && $15 > 0) { print "bad row: " $0; bad = 1 } END { exit bad }' "$out"
+# Every throughput and triad figure is a positive number; --shape is one
+# matrix per call.
+awk -F, 'NR > 1 && !($5 > 0 && $6 > 0 && $7 > 0 && $9 > 0 && $12 > 0 && $13 > 0 && $14 > 0 && $15 > 0 && $16 == 1) { print "bad row: " $0; bad = 1 } END { exit bad }' "$out"
 # The table form names the triad and the SIMD level.
 "$DS4_BIN" bench kernels --types Q8_0 --shape 16x256 --pool-mb 1 --triad-mb 4 --reps 1 --seconds 0.01 \
     --threads 1 >"$DS4_TMP/table"
