@@ -50,7 +50,7 @@ void *ds4_quant_scratch(int slot, size_t bytes) {
 
 /* Per-thread job and task tables of ds4_matvec_batch. */
 typedef struct batch_job batch_job;
-typedef struct { int32_t job; int64_t r0, r1; } batch_task;
+typedef struct { int32_t job; int64_t r0, r1; } batch_task; /* rows, or mv_rows' units (one token) */
 static _Thread_local batch_job *tls_jobs;
 static _Thread_local batch_task *tls_tasks;
 static _Thread_local size_t tls_jobs_cap, tls_tasks_cap;
@@ -84,22 +84,34 @@ typedef struct {
     float *Y;           /* n_tok x rows */
 } mm_ctx;
 
-/* Rows [r0, r1) of one token. A kernel with a two-row form takes row i of
- * the first half with row i of the second: two weight streams per core
- * (the Q8_0_X16 products streamed 5-16% faster from DRAM on Zen 5 than
- * row by row, docs/performance.md); the results are the same bits. */
-static void mv_rows(const mm_ctx *c, int64_t r0, int64_t r1) {
+/* The single-token work units of a matrix of `rows` rows: with a two-row
+ * kernel, unit u < rows / 2 is the pair of rows u and rows / 2 + u, and an
+ * odd last row is a unit of its own; without one, unit u is row u. */
+static int64_t mv_units(const mm_ctx *c) { return c->rows2 ? (c->rows + 1) / 2 : c->rows; }
+
+/* Units [u0, u1) of one token. A kernel with a two-row form takes row u of
+ * the first half of the matrix with row u of the second: two weight
+ * streams per core (the Q8_0_X16 products streamed 5-16% faster from DRAM
+ * on Zen 5 than row by row, docs/performance.md); the results are the same
+ * bits. The halves are the whole matrix's, not the task's, so a thread
+ * whose next task follows its last one (the usual case in the tapered
+ * split) continues both streams where they were: with the halves of each
+ * task, every task start began a new stream, and one core streamed Q2_K at
+ * 17 GB/s in tasks of 64 KiB against 27 in tasks of 4 MiB. */
+static void mv_rows(const mm_ctx *c, int64_t u0, int64_t u1) {
     const size_t rb = c->row_bytes;
-    const uint8_t *w = c->W + (size_t)r0 * rb;
-    const int64_t half = c->rows2 ? (r1 - r0) / 2 : 0;
-    for (int64_t i = 0; i < half; i++) {
-        float o[2];
-        c->rows2(c->cols, w + (size_t)i * rb, w + (size_t)(half + i) * rb, c->act, o);
-        c->Y[r0 + i] = o[0];
-        c->Y[r0 + half + i] = o[1];
+    if (!c->rows2) {
+        for (int64_t r = u0; r < u1; r++) c->Y[r] = c->dot(c->cols, c->W + (size_t)r * rb, c->act);
+        return;
     }
-    w += (size_t)(2 * half) * rb;
-    for (int64_t r = r0 + 2 * half; r < r1; r++, w += rb) c->Y[r] = c->dot(c->cols, w, c->act);
+    const int64_t half = c->rows / 2;
+    for (int64_t u = u0; u < u1 && u < half; u++) {
+        float o[2];
+        c->rows2(c->cols, c->W + (size_t)u * rb, c->W + (size_t)(half + u) * rb, c->act, o);
+        c->Y[u] = o[0];
+        c->Y[half + u] = o[1];
+    }
+    if (u1 > half) c->Y[2 * half] = c->dot(c->cols, c->W + (size_t)(2 * half) * rb, c->act); /* the odd last row */
 }
 
 /* Row r (weights w) against tokens t..t+k-1 through the kernel's k-token
@@ -379,35 +391,41 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
          * 0.88-0.91 now (docs/performance.md). */
         int64_t left = total_rows_bytes;
         for (int j = 0; j < n_jobs; j++) {
-            const int64_t rb = (int64_t)bj[j].c.row_bytes;
-            for (int64_t r = 0; r < bj[j].c.rows;) {
+            const mm_ctx *c = &bj[j].c;
+            const int64_t units = mv_units(c), ub = (int64_t)c->row_bytes * (c->rows2 ? 2 : 1); /* bytes per unit */
+            for (int64_t u = 0; u < units;) {
                 int64_t bytes = nt > 1 ? left / nt : MATVEC_CHUNK_BYTES;
                 bytes = bytes < TAPER_MIN_BYTES ? TAPER_MIN_BYTES : bytes > MATVEC_CHUNK_BYTES ? MATVEC_CHUNK_BYTES : bytes;
-                int64_t n = bytes / rb;
+                int64_t n = bytes / ub;
                 if (n < 1) n = 1;
-                if (n > bj[j].c.rows - r) n = bj[j].c.rows - r;
+                if (n > units - u) n = units - u;
                 tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks + 1, sizeof *tls_tasks);
-                tls_tasks[n_tasks++] = (batch_task){j, r, r + n};
-                r += n;
-                left -= n * rb;
+                tls_tasks[n_tasks++] = (batch_task){j, u, u + n};
+                u += n;
+                left -= n * ub;
             }
         }
     } else {
         int64_t chunk = CHUNK_BYTES;
         if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
+        /* tasks over rows, or over mv_rows' units for the single-token jobs */
         for (int j = 0; j < n_jobs; j++) {
             batch_job *b = &bj[j];
-            int64_t rpt = chunk / (int64_t)b->c.row_bytes;
+            const bool pairs = b->c.n_tok == 1 && b->c.rows2;
+            int64_t rpt = chunk / (int64_t)(b->c.row_bytes * (pairs ? 2 : 1));
             b->c.rows_per_task = rpt < 1 ? 1 : rpt;
-            n_tasks += (size_t)((b->c.rows + b->c.rows_per_task - 1) / b->c.rows_per_task);
+            const int64_t units = b->c.n_tok == 1 ? mv_units(&b->c) : b->c.rows;
+            n_tasks += (size_t)((units + b->c.rows_per_task - 1) / b->c.rows_per_task);
         }
         tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks, sizeof *tls_tasks);
         size_t t = 0;
-        for (int j = 0; j < n_jobs; j++)
-            for (int64_t r = 0; r < bj[j].c.rows; r += bj[j].c.rows_per_task) {
+        for (int j = 0; j < n_jobs; j++) {
+            const int64_t units = bj[j].c.n_tok == 1 ? mv_units(&bj[j].c) : bj[j].c.rows;
+            for (int64_t r = 0; r < units; r += bj[j].c.rows_per_task) {
                 const int64_t r1 = r + bj[j].c.rows_per_task;
-                tls_tasks[t++] = (batch_task){j, r, r1 < bj[j].c.rows ? r1 : bj[j].c.rows};
+                tls_tasks[t++] = (batch_task){j, r, r1 < units ? r1 : units};
             }
+        }
     }
     batch_ctx bc = {bj, tls_tasks};
     ds4_pool_run(pool, batch_task_fn, &bc, (int64_t)n_tasks);

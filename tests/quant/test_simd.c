@@ -596,12 +596,16 @@ Test(simd, matvec_batch_equals_individual_matvecs) {
     for (int i = 0; i < 4; i++) free(xs[i]);
 }
 
-/* Multi-token jobs (the grouped prefill path): each equals ds4_matmul of
- * that job alone, token pairs through the two-token kernel included. */
+/* Multi-token jobs (the grouped prefill path), with single-token jobs in
+ * the same batch (split by mv_rows' row pairs, odd row counts): each equals
+ * ds4_matmul of that job alone, token pairs through the two-token kernel
+ * included. */
 Test(simd, matvec_batch_multi_token_jobs_equal_matmul) {
-    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_F16, DS4_TYPE_Q8_0};
-    const int64_t rows[] = {19, 19, 33, 5, 9}, cols[] = {512, 512, 256, 512, 480}, ntok[] = {3, 3, 2, 4, 4};
-    enum { NJ = 5 };
+    const uint32_t types[] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_F16, DS4_TYPE_Q8_0,
+                              DS4_TYPE_Q2_K, DS4_TYPE_F16};
+    const int64_t rows[] = {19, 19, 33, 5, 9, 33, 7}, cols[] = {512, 512, 256, 512, 480, 256, 512},
+                  ntok[] = {3, 3, 2, 4, 4, 1, 1};
+    enum { NJ = 7 };
     float *X = malloc(sizeof(float) * 4 * 512);
     for (int k = 0; k < 4 * 512; k++) X[k] = (float)(unif() * 2 - 1);
     ds4_matvec_job jobs[NJ];
