@@ -18,10 +18,11 @@
 #include "bench/bench.h"
 #include "quant/quant.h"
 
-/* batch > 1: that many distinct matrices in one ds4_matvec_batch, as
- * decode issues the routed experts (engine/cpu/moe.c): the gate and up
- * matrices of the 6 selected experts against one activation row, then the
- * 6 down matrices, each against its own expert's row. */
+/* batch > 1 (at most 16): that many distinct matrices in one
+ * ds4_matvec_batch, as decode issues the routed experts (engine/cpu/moe.c):
+ * the gate and up matrices of the 6 selected experts against one
+ * activation row, then the 6 down matrices, each against its own expert's
+ * row. */
 typedef struct { int64_t rows, cols; const char *what; int batch; bool own_x; } shape;
 
 static const shape flash_shapes[] = {

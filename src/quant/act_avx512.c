@@ -5,11 +5,10 @@
  * thread before the pool starts, so this is serial time in each matvec:
  * the AVX2 quantizer took ~1 us per 4096 values on the Zen 5 guest, ~2% of
  * a two-thread 2048x4096 Q2_K product from DRAM. Here a block's 256 values
- * stay in 16 registers between the max pass and the rounding, the
- * saturating vpmovsdb stores the quants (the reference's clamp to
- * [-128, 127]), and the 16 sub-block sums come out of the stored bytes in
- * four vpdpbusd and three pack/vpmaddwd steps instead of a horizontal add
- * per sub-block. */
+ * stay in 16 registers between the max pass and the rounding, saturating
+ * packs narrow the quants (the reference's clamp to [-128, 127]), and the
+ * 16 sub-block sums come out of the quant registers in four vpdpbusd and
+ * three pack/vpmaddwd steps instead of a horizontal add per sub-block. */
 #include "quant/simd.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)

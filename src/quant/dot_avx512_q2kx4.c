@@ -107,7 +107,7 @@ static inline __attribute__((always_inline)) void x4_group(const uint8_t *w, int
 DS4_UNROLL
     for (int t = 0; t < T; t++) {
         const __m256 dmt = _mm256_mul_ps(dmw, _mm256_loadu_ps((const float *)(act[t] + X4_ACT_D)));
-        _mm256_storeu_ps(dd[t], _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6), dmt));
+        _mm256_storeu_ps(dd[t], ds4_x4_pair_factors(dmt));
         __m512i pm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mn, _mm512_loadu_si512(act[t] + X4_ACT_H));
         pm = _mm512_dpbusd_epi32(_mm512_slli_epi32(pm, 7), mn, _mm512_loadu_si512(act[t] + X4_ACT_L));
         st->accm[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(x4_dmin_ctrl, _mm512_castps256_ps512(dmt)),
@@ -117,14 +117,10 @@ DS4_UNROLL
     for (int h = 0; h < 2; h++) {
         if (2 * h >= m) break;
         __m512i s0[4], s1[4];
+        const bool two = 2 * h + 1 < m;
         x4_block(w + 20 * m + 128 * h, T, act, 2 * h, s0);
-        if (2 * h + 1 < m) x4_block(w + 20 * m + 128 * h + 64, T, act, 2 * h + 1, s1);
-        else
-DS4_UNROLL
-            for (int t = 0; t < T; t++) s1[t] = _mm512_setzero_si512();
-        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, x4_sc_ctrl[h], sc);
-DS4_UNROLL
-        for (int t = 0; t < T; t++) st->acc[t][h] = ds4_x4_pair_fma(s0[t], s1[t], scw, dd[t] + 4 * h, st->acc[t][h]);
+        if (two) x4_block(w + 20 * m + 128 * h + 64, T, act, 2 * h + 1, s1);
+        ds4_x4_pair_step(T, s0, two ? s1 : NULL, x4_sc_ctrl[h], sc, dd, h, st->acc);
     }
 }
 

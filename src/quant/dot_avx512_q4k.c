@@ -253,8 +253,9 @@ DS4_DOT_ENTRIES(q4_K, q4k_dot_rows, _hw, false)
  * k / 2's partial dot in lane k (|sum| <= 16 x 15 x 128 < 2^15); two
  * blocks' sums packed into words meet the 6-bit scales in one vpmaddwd,
  * exactly, then one conversion and FMA per pair (ds4_x4_pair_fma). The
- * high nibbles are one vgf2p8affineqb each. A group's 4 (d, dmin) pairs and 48 scale bytes are one 64-byte load,
- * arranged by one vpermd into the lanes q4k_unpack4 reads. The mins are the
+ * high nibbles are one vgf2p8affineqb each. A group's 4 (d, dmin) pairs
+ * and 48 scale bytes are one 64-byte load, arranged by one vpermd into the
+ * lanes q4k_unpack4 reads. The mins are the
  * stored layout's. Per token the operations do not depend on how many
  * tokens or rows share the call. */
 #if defined(__GFNI__)
@@ -306,20 +307,15 @@ static inline __attribute__((always_inline)) void q4x_group(const uint8_t *w, in
     float dd[4][8], dp[4][8]; /* q4k_factors; dp: (d0, d0, d1, d1, ...) x y.d for ds4_x4_pair_fma */
     q4k_factors(r, m, T, yd2, b, dd);
 DS4_UNROLL
-    for (int t = 0; t < T; t++)
-        _mm256_storeu_ps(dp[t], _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6), _mm256_loadu_ps(dd[t])));
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(dp[t], ds4_x4_pair_factors(_mm256_loadu_ps(dd[t])));
 DS4_UNROLL
     for (int h = 0; h < 2; h++) {
         if (2 * h >= m) break;
         __m512i s0[4], s1[4];
+        const bool two = 2 * h + 1 < m;
         q4x_block(w + 16 * m + 256 * h, T, act, b + 2 * h, s0);
-        if (2 * h + 1 < m) q4x_block(w + 16 * m + 256 * h + 128, T, act, b + 2 * h + 1, s1);
-        else
-DS4_UNROLL
-            for (int t = 0; t < T; t++) s1[t] = _mm512_setzero_si512();
-        const __m512i scw = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, q4x_sc_ctrl[h], u);
-DS4_UNROLL
-        for (int t = 0; t < T; t++) st->acc[t][h] = ds4_x4_pair_fma(s0[t], s1[t], scw, dp[t] + 4 * h, st->acc[t][h]);
+        if (two) q4x_block(w + 16 * m + 256 * h + 128, T, act, b + 2 * h + 1, s1);
+        ds4_x4_pair_step(T, s0, two ? s1 : NULL, q4x_sc_ctrl[h], u, dp, h, st->acc);
     }
     q4k_mins(u, m, T, bs, b, dd, st->accm);
 }

@@ -89,6 +89,11 @@ typedef struct {
  * odd last row is a unit of its own; without one, unit u is row u. */
 static int64_t mv_units(const mm_ctx *c) { return c->rows2 ? (c->rows + 1) / 2 : c->rows; }
 
+/* What ds4_matvec_batch's tasks count in: mv_rows' units for a one-token
+ * job, rows otherwise; and the weight bytes of one. */
+static int64_t task_units(const mm_ctx *c) { return c->n_tok == 1 ? mv_units(c) : c->rows; }
+static int64_t unit_bytes(const mm_ctx *c) { return (int64_t)c->row_bytes * (c->n_tok == 1 && c->rows2 ? 2 : 1); }
+
 /* Units [u0, u1) of one token. A kernel with a two-row form takes row u of
  * the first half of the matrix with row u of the second: two weight
  * streams per core (the Q8_0_X16 products streamed 5-16% faster from DRAM
@@ -392,7 +397,7 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
         int64_t left = total_rows_bytes;
         for (int j = 0; j < n_jobs; j++) {
             const mm_ctx *c = &bj[j].c;
-            const int64_t units = mv_units(c), ub = (int64_t)c->row_bytes * (c->rows2 ? 2 : 1); /* bytes per unit */
+            const int64_t units = task_units(c), ub = unit_bytes(c);
             for (int64_t u = 0; u < units;) {
                 int64_t bytes = nt > 1 ? left / nt : MATVEC_CHUNK_BYTES;
                 bytes = bytes < TAPER_MIN_BYTES ? TAPER_MIN_BYTES : bytes > MATVEC_CHUNK_BYTES ? MATVEC_CHUNK_BYTES : bytes;
@@ -408,19 +413,17 @@ void ds4_matvec_batch(const ds4_matvec_job *jobs, int n_jobs, ds4_pool *pool) {
     } else {
         int64_t chunk = CHUNK_BYTES;
         if (nt > 1 && total_rows_bytes / (8 * nt) < chunk) chunk = total_rows_bytes / (8 * nt);
-        /* tasks over rows, or over mv_rows' units for the single-token jobs */
+        /* rows_per_task counts task_units here */
         for (int j = 0; j < n_jobs; j++) {
             batch_job *b = &bj[j];
-            const bool pairs = b->c.n_tok == 1 && b->c.rows2;
-            int64_t rpt = chunk / (int64_t)(b->c.row_bytes * (pairs ? 2 : 1));
+            int64_t rpt = chunk / unit_bytes(&b->c);
             b->c.rows_per_task = rpt < 1 ? 1 : rpt;
-            const int64_t units = b->c.n_tok == 1 ? mv_units(&b->c) : b->c.rows;
-            n_tasks += (size_t)((units + b->c.rows_per_task - 1) / b->c.rows_per_task);
+            n_tasks += (size_t)((task_units(&b->c) + b->c.rows_per_task - 1) / b->c.rows_per_task);
         }
         tls_tasks = grow(tls_tasks, &tls_tasks_cap, n_tasks, sizeof *tls_tasks);
         size_t t = 0;
         for (int j = 0; j < n_jobs; j++) {
-            const int64_t units = bj[j].c.n_tok == 1 ? mv_units(&bj[j].c) : bj[j].c.rows;
+            const int64_t units = task_units(&bj[j].c);
             for (int64_t r = 0; r < units; r += bj[j].c.rows_per_task) {
                 const int64_t r1 = r + bj[j].c.rows_per_task;
                 tls_tasks[t++] = (batch_task){j, r, r1 < units ? r1 : units};

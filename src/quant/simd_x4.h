@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "quant/simd.h" /* DS4_UNROLL */
+
 /* The four activation planes of one Q8_K block's 256 quants, as the X4
  * layouts' weight planes hold their elements: plane f (at out + 64f) has at
  * byte 4k + e the element 16k + 4f + e. So dword k of plane f is dword f of
@@ -65,15 +67,34 @@ static inline __attribute__((always_inline)) __m512 ds4_x4_pair_fma(__m512i s0, 
 }
 
 /* vpermb control that spreads the scale bytes of a pair of blocks as
- * ds4_x4_pair_fma's scw wants them (as the low bytes of words; zero the
- * high bytes with the mask 0x5555...): word 8i + e takes scale byte
- * sc(block, dword) for dword 4i + e of the first block (e < 4), else dword
- * 4i + e - 4 of the second. */
+ * ds4_x4_pair_fma's scw wants them (as the low bytes of words; the high
+ * bytes are zeroed by ds4_x4_pair_step's mask): word 8i + e takes scale
+ * byte sc(block, dword) for dword 4i + e of the first block (e < 4), else
+ * dword 4i + e - 4 of the second. */
 static inline void ds4_x4_pair_sc_ctrl(uint8_t ctrl[64], int (*sc)(int block, int dword), int first) {
     for (int p = 0; p < 64; p++) {
         const int word = p / 2, i = word / 8, e = word % 8;
         ctrl[p] = (uint8_t)(e < 4 ? sc(first, 4 * i + e) : sc(first + 1, 4 * i + e - 4));
     }
+}
+
+/* (d0, d0, d1, d1, d2, d2, d3, d3) from a group's (d0, dmin0, d1, dmin1,
+ * ...) factors: the pair factors ds4_x4_pair_fma reads, pair h at 4h. */
+static inline __m256 ds4_x4_pair_factors(__m256 d_dmin) {
+    return _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6), d_dmin);
+}
+
+/* Pair h of a group against T tokens: the blocks' plane sums s0[t] and
+ * s1[t] (s1 NULL when the group ends after the first block), the scales
+ * picked from the group's scale register by ctrl (ds4_x4_pair_sc_ctrl),
+ * the factors d[t] (ds4_x4_pair_factors), into acc[t][h]. */
+static inline __attribute__((always_inline)) void ds4_x4_pair_step(int T, const __m512i *s0, const __m512i *s1,
+                                                                   __m512i ctrl, __m512i scales, const float (*d)[8],
+                                                                   int h, __m512 (*acc)[2]) {
+    const __m512i scw = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, ctrl, scales);
+DS4_UNROLL
+    for (int t = 0; t < T; t++)
+        acc[t][h] = ds4_x4_pair_fma(s0[t], s1 ? s1[t] : _mm512_setzero_si512(), scw, d[t] + 4 * h, acc[t][h]);
 }
 
 /* vgf2p8affineqb matrix that moves bits lo..lo + width - 1 of every byte to
